@@ -1,0 +1,440 @@
+//! The compile-time catalog of event kinds.
+//!
+//! Every `#[derive(TelemetryEvent)]` submits a [`KindRegistration`] through
+//! `inventory`; [`Catalog::collect`] gathers them when asked, so the linked
+//! program can export its tracking plan and check it for conflicts.
+//!
+//! **Linking.** `inventory` registrations live in the crate that defines the
+//! kind, and a crate that the final binary never references is not linked, so its
+//! kinds do not appear. A crate that only defines events should be referenced
+//! from the binary, e.g. `use my_events as _;` (and something of it used, or
+//! `extern crate my_events;`). See the catalog test of the workspace.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::generate::SchemaSettings;
+use schemars::{Schema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What defines a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Origin {
+    /// A struct with `#[derive(TelemetryEvent)]`.
+    Struct,
+}
+
+/// One kind as registered at compile time. Made by the derive; rarely by hand.
+#[derive(Debug)]
+pub struct KindRegistration {
+    /// `event_type`.
+    pub name: &'static str,
+    /// `schema_version`.
+    pub version: u32,
+    /// Path of the Rust item that defines it, e.g. `my_app::events::Moderation`.
+    pub rust_path: &'static str,
+    /// What kind of item that is.
+    pub origin: Origin,
+    /// Builds the JSON Schema of `event_data`.
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// Source file of the definition.
+    pub file: &'static str,
+    /// Line of the definition.
+    pub line: u32,
+}
+
+inventory::collect!(KindRegistration);
+
+/// One field of a kind, as the tracking plan lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldEntry {
+    /// The JSON key in `event_data`.
+    pub name: String,
+    /// JSON type(s), e.g. `string`, `number`, `integer|null`, `object`, `any`.
+    #[serde(rename = "type")]
+    pub json_type: String,
+    /// Whether the value is always present.
+    pub required: bool,
+    /// Whether the value is always sent as `"[REDACTED]"`.
+    pub redacted: bool,
+}
+
+/// One kind in the tracking plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CatalogEntry {
+    /// `event_type`.
+    pub event_type: &'static str,
+    /// `schema_version`.
+    pub schema_version: u32,
+    /// The Rust item that defines it.
+    pub rust_path: &'static str,
+    /// What kind of item that is.
+    pub origin: Origin,
+    /// `file:line` of the definition.
+    pub defined_at: String,
+    /// The fields of `event_data`, in schema order.
+    pub fields: Vec<FieldEntry>,
+    /// The JSON Schema (draft 2020-12) of `event_data`.
+    pub schema: Value,
+}
+
+impl CatalogEntry {
+    fn from_registration(reg: &KindRegistration) -> Self {
+        let mut generator = SchemaSettings::draft2020_12()
+            .for_serialize()
+            .into_generator();
+        let mut schema = (reg.schema)(&mut generator).to_value();
+        let definitions = generator.take_definitions(true);
+        if let Value::Object(obj) = &mut schema {
+            obj.insert(
+                "$schema".into(),
+                Value::String(
+                    generator
+                        .settings()
+                        .meta_schema
+                        .clone()
+                        .unwrap_or_default()
+                        .into_owned(),
+                ),
+            );
+            obj.insert("title".into(), Value::String(reg.name.to_string()));
+            if !definitions.is_empty() {
+                obj.insert("$defs".into(), Value::Object(definitions));
+            }
+        }
+        CatalogEntry {
+            event_type: reg.name,
+            schema_version: reg.version,
+            rust_path: reg.rust_path,
+            origin: reg.origin,
+            defined_at: format!("{}:{}", reg.file, reg.line),
+            fields: fields_of(&schema),
+            schema,
+        }
+    }
+
+    /// The schema with descriptions removed: what two definitions must share to agree.
+    fn shape(&self) -> Value {
+        fn strip(v: &Value) -> Value {
+            match v {
+                Value::Object(m) => Value::Object(
+                    m.iter()
+                        .filter(|(k, _)| !matches!(k.as_str(), "description" | "title"))
+                        .map(|(k, v)| (k.clone(), strip(v)))
+                        .collect(),
+                ),
+                Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+                other => other.clone(),
+            }
+        }
+        strip(&self.schema)
+    }
+
+    fn describe_fields(&self) -> String {
+        let parts: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| {
+                let mut s = format!("{}: {}", f.name, f.json_type);
+                if f.redacted {
+                    s.push_str(" (redacted)");
+                }
+                s
+            })
+            .collect();
+        format!("{{{}}}", parts.join(", "))
+    }
+}
+
+/// The JSON type of a property schema, resolving `$ref`s into `$defs`.
+fn json_type_of(schema: &Value, defs: Option<&Map<String, Value>>) -> String {
+    let Some(obj) = schema.as_object() else {
+        return "any".into();
+    };
+    if let Some(t) = obj.get("type") {
+        return match t {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("|"),
+            _ => "any".into(),
+        };
+    }
+    if let Some(Value::String(r)) = obj.get("$ref") {
+        let target = r.rsplit('/').next().and_then(|name| defs?.get(name));
+        return target.map_or_else(|| "object".into(), |t| json_type_of(t, defs));
+    }
+    for union in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(options)) = obj.get(union) {
+            let mut types: Vec<String> = options.iter().map(|o| json_type_of(o, defs)).collect();
+            types.dedup();
+            return types.join("|");
+        }
+    }
+    if let Some(c) = obj.get("const") {
+        return match c {
+            Value::String(_) => "string",
+            Value::Number(_) => "number",
+            Value::Bool(_) => "boolean",
+            Value::Null => "null",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+        .into();
+    }
+    "any".into()
+}
+
+fn fields_of(schema: &Value) -> Vec<FieldEntry> {
+    let defs = schema.get("$defs").and_then(Value::as_object);
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .map(|(name, prop)| FieldEntry {
+            name: name.clone(),
+            json_type: json_type_of(prop, defs),
+            required: required.contains(&name.as_str()),
+            redacted: prop.get(crate::private::REDACTED_SCHEMA_KEY) == Some(&Value::Bool(true)),
+        })
+        .collect()
+}
+
+/// Every event kind linked into this program: the tracking plan.
+///
+/// Serializes to `{"format": "telemetry-tracking-plan/1", "sdk": ..., "kinds": [...]}`,
+/// sorted by event type, then version, then Rust path, so two exports diff cleanly.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalog {
+    format: &'static str,
+    sdk: &'static str,
+    kinds: Vec<CatalogEntry>,
+}
+
+impl Catalog {
+    /// Gathers every registration linked into this program.
+    pub fn collect() -> Self {
+        Self::from_registrations(inventory::iter::<KindRegistration>)
+    }
+
+    /// A catalog of the given registrations (for tools and tests).
+    pub fn from_registrations<'a>(regs: impl IntoIterator<Item = &'a KindRegistration>) -> Self {
+        let mut kinds: Vec<CatalogEntry> = regs
+            .into_iter()
+            .map(CatalogEntry::from_registration)
+            .collect();
+        kinds.sort_by(|a, b| {
+            (a.event_type, a.schema_version, a.rust_path).cmp(&(
+                b.event_type,
+                b.schema_version,
+                b.rust_path,
+            ))
+        });
+        Catalog {
+            format: "telemetry-tracking-plan/1",
+            sdk: crate::envelope::SDK,
+            kinds,
+        }
+    }
+
+    /// All kinds, sorted.
+    pub fn kinds(&self) -> &[CatalogEntry] {
+        &self.kinds
+    }
+
+    /// The definitions of `event_type` at `version` (more than one only if they conflict
+    /// or are identical copies).
+    pub fn get<'a>(
+        &'a self,
+        event_type: &'a str,
+        version: u32,
+    ) -> impl Iterator<Item = &'a CatalogEntry> + 'a {
+        self.kinds
+            .iter()
+            .filter(move |k| k.event_type == event_type && k.schema_version == version)
+    }
+
+    /// Checks that no two definitions claim one name and version with different
+    /// schemas. Run it once at start-up, or in a test:
+    ///
+    /// ```
+    /// telemetry_core::Catalog::collect().check().expect("event kinds conflict");
+    /// ```
+    pub fn check(&self) -> Result<(), CatalogConflicts> {
+        let mut by_kind: BTreeMap<(&str, u32), Vec<&CatalogEntry>> = BTreeMap::new();
+        for entry in &self.kinds {
+            by_kind
+                .entry((entry.event_type, entry.schema_version))
+                .or_default()
+                .push(entry);
+        }
+        let conflicts: Vec<Conflict> = by_kind
+            .into_values()
+            .filter(|defs| defs.iter().any(|d| d.shape() != defs[0].shape()))
+            .map(|defs| Conflict {
+                event_type: defs[0].event_type,
+                schema_version: defs[0].schema_version,
+                definitions: defs.into_iter().cloned().collect(),
+            })
+            .collect();
+        if conflicts.is_empty() {
+            Ok(())
+        } else {
+            Err(CatalogConflicts { conflicts })
+        }
+    }
+}
+
+/// One name and version claimed by definitions with different schemas.
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    /// The contested `event_type`.
+    pub event_type: &'static str,
+    /// The contested `schema_version`.
+    pub schema_version: u32,
+    /// Every definition of it.
+    pub definitions: Vec<CatalogEntry>,
+}
+
+/// What [`Catalog::check`] found; its `Display` says what to do.
+#[derive(Debug, Clone)]
+pub struct CatalogConflicts {
+    /// Each contested kind.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl fmt::Display for CatalogConflicts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.conflicts.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(
+                f,
+                "event {} version {} is defined {} times with different schemas:",
+                c.event_type,
+                c.schema_version,
+                c.definitions.len()
+            )?;
+            for d in &c.definitions {
+                writeln!(
+                    f,
+                    "  - {} at {}: {}",
+                    d.rust_path,
+                    d.defined_at,
+                    d.describe_fields()
+                )?;
+            }
+            write!(
+                f,
+                "  Collectors cannot tell these shapes apart. Give one of them another event name, \
+                 or bump `version` on the changed shape: #[telemetry(event = \"{}\", version = {})].",
+                c.event_type,
+                c.schema_version + 1
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CatalogConflicts {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemars::json_schema;
+
+    fn schema_a(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]})
+    }
+    fn schema_a_documented(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "description": "docs differ", "properties": {"a": {"type": "string", "description": "x"}}, "required": ["a"]})
+    }
+    fn schema_b(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"$ref": "#/$defs/B"}}})
+    }
+
+    fn reg(
+        name: &'static str,
+        version: u32,
+        path: &'static str,
+        schema: fn(&mut SchemaGenerator) -> Schema,
+    ) -> KindRegistration {
+        KindRegistration {
+            name,
+            version,
+            rust_path: path,
+            origin: Origin::Struct,
+            schema,
+            file: "src/x.rs",
+            line: 7,
+        }
+    }
+
+    #[test]
+    fn conflicting_schemas_are_reported_with_both_definitions_and_a_fix() {
+        let regs = [
+            reg("OE_X", 1, "a::A", schema_a),
+            reg("OE_X", 1, "b::B", schema_b),
+            reg("OE_X", 2, "c::C", schema_b),
+        ];
+        let err = Catalog::from_registrations(&regs).check().unwrap_err();
+        assert_eq!(err.conflicts.len(), 1);
+        let text = err.to_string();
+        assert!(
+            text.contains("event OE_X version 1 is defined 2 times"),
+            "{text}"
+        );
+        assert!(text.contains("a::A at src/x.rs:7: {a: string}"), "{text}");
+        assert!(
+            text.contains("b::B at src/x.rs:7: {a: integer, b: object}"),
+            "{text}"
+        );
+        assert!(text.contains("version = 2"), "{text}");
+    }
+
+    #[test]
+    fn same_shape_under_two_types_is_not_a_conflict() {
+        let regs = [
+            reg("OE_X", 1, "a::A", schema_a),
+            reg("OE_X", 1, "b::A", schema_a_documented),
+        ];
+        Catalog::from_registrations(&regs).check().unwrap();
+    }
+
+    #[test]
+    fn plan_is_sorted_and_lists_fields_with_types() {
+        let regs = [
+            reg("OE_Z", 1, "z::Z", schema_a),
+            reg("OE_A", 3, "a::A", schema_b),
+        ];
+        let catalog = Catalog::from_registrations(&regs);
+        let names: Vec<_> = catalog.kinds().iter().map(|k| k.event_type).collect();
+        assert_eq!(names, ["OE_A", "OE_Z"]);
+        let z = catalog.get("OE_Z", 1).next().unwrap();
+        assert_eq!(
+            z.fields,
+            vec![FieldEntry {
+                name: "a".into(),
+                json_type: "string".into(),
+                required: true,
+                redacted: false
+            }]
+        );
+        assert_eq!(z.schema["title"], "OE_Z");
+        let plan = serde_json::to_value(&catalog).unwrap();
+        assert_eq!(plan["format"], "telemetry-tracking-plan/1");
+        assert_eq!(plan["kinds"][1]["defined_at"], "src/x.rs:7");
+    }
+}

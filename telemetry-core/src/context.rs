@@ -1,0 +1,409 @@
+//! The propagated context: who (`uid`), in which session (`sid`), about what
+//! (`gdata_id`), and where in the trace (`trace_id`, `span_id`).
+//!
+//! The current context is thread-local. Synchronous code enters one with
+//! [`Context::enter`]; futures carry one with [`Context::scope`] or
+//! [`FutureExt::with_context`], which re-enter it on every poll (and while the
+//! future is dropped), so it follows a task across the threads of any executor.
+//! It crosses `spawn` only when asked (`fut.with_current_context()`), as in `tracing`.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::ids::{SpanId, TraceId};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// The user, session and content an event is about, and its place in the trace.
+///
+/// Cloning is cheap (reference counts, no allocation), so a context can be captured
+/// by every event.
+///
+/// ```
+/// use telemetry_core::Context;
+/// let ctx = Context::new().with_uid("user_123").with_sid("session_abc").with_gdata_id("q_1");
+/// {
+///     let _guard = ctx.enter();
+///     assert_eq!(Context::current().uid(), Some("user_123"));
+///     assert_eq!(Context::current().trace_id(), ctx.trace_id());
+/// }
+/// assert!(Context::try_current().is_none());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    uid: Option<Arc<str>>,
+    sid: Option<Arc<str>>,
+    gdata_id: Option<Arc<str>>,
+    trace_id: TraceId,
+    span_id: Option<SpanId>,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Context {
+    /// An empty context in a new trace (a fresh random trace id, no span yet).
+    pub fn new() -> Self {
+        Context {
+            uid: None,
+            sid: None,
+            gdata_id: None,
+            trace_id: TraceId::random(),
+            span_id: None,
+        }
+    }
+
+    /// The context active on this thread, or a new empty one when none is.
+    pub fn current() -> Self {
+        Self::try_current().unwrap_or_default()
+    }
+
+    /// The context active on this thread, if any.
+    pub fn try_current() -> Option<Self> {
+        CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+    }
+
+    /// The same context with the user id set.
+    pub fn with_uid(mut self, uid: impl Into<Arc<str>>) -> Self {
+        self.uid = Some(uid.into());
+        self
+    }
+
+    /// The same context with the session id set.
+    pub fn with_sid(mut self, sid: impl Into<Arc<str>>) -> Self {
+        self.sid = Some(sid.into());
+        self
+    }
+
+    /// The same context with the content id set.
+    pub fn with_gdata_id(mut self, gdata_id: impl Into<Arc<str>>) -> Self {
+        self.gdata_id = Some(gdata_id.into());
+        self
+    }
+
+    /// The same context in the given trace (for a trace id received from upstream).
+    pub fn with_trace_id(mut self, trace_id: TraceId) -> Self {
+        self.trace_id = trace_id;
+        self
+    }
+
+    /// The same context with the current span set.
+    pub fn with_span_id(mut self, span_id: SpanId) -> Self {
+        self.span_id = Some(span_id);
+        self
+    }
+
+    /// The user id.
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
+    }
+
+    /// The content id.
+    pub fn gdata_id(&self) -> Option<&str> {
+        self.gdata_id.as_deref()
+    }
+
+    /// The W3C trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The id of the current span, if one is set.
+    pub fn span_id(&self) -> Option<SpanId> {
+        self.span_id
+    }
+
+    /// Makes this context the current one on this thread until the guard drops,
+    /// which restores the one before (also when unwinding from a panic).
+    ///
+    /// The guard is not `Send`, so it cannot be held across an `.await` in a
+    /// spawned task; use [`Context::scope`] for async code.
+    pub fn enter(&self) -> ContextGuard {
+        let previous = CURRENT
+            .try_with(|c| c.replace(Some(self.clone())))
+            .ok()
+            .flatten();
+        ContextGuard {
+            previous,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `future` with this context current on every poll.
+    ///
+    /// ```
+    /// use telemetry_core::Context;
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let ctx = Context::new().with_sid("s1");
+    /// let sid = ctx.scope(async { Context::current().sid().map(str::to_owned) }).await;
+    /// assert_eq!(sid.as_deref(), Some("s1"));
+    /// # });
+    /// ```
+    pub fn scope<F: Future>(self, future: F) -> WithContext<F> {
+        WithContext::new(future, self)
+    }
+}
+
+/// Restores the previous context when dropped; see [`Context::enter`].
+#[must_use = "the context is current only while the guard lives"]
+pub struct ContextGuard {
+    previous: Option<Context>,
+    // Raw pointers are neither Send nor Sync: the guard must drop on its own thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // During thread teardown the slot may be gone; there is nothing to restore then.
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+pin_project! {
+    /// A future that runs with a [`Context`] current; made by [`Context::scope`] and
+    /// [`FutureExt`].
+    ///
+    /// The context is also current while the inner future is dropped, so work
+    /// done on cancellation (an instrumented call's `cancelled` event) carries it.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithContext<F> {
+        // `None` only while being dropped.
+        #[pin]
+        inner: Option<F>,
+        context: Context,
+    }
+
+    impl<F> PinnedDrop for WithContext<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _guard = this.context.enter();
+            this.inner.set(None);
+        }
+    }
+}
+
+impl<F> WithContext<F> {
+    fn new(inner: F, context: Context) -> Self {
+        WithContext {
+            inner: Some(inner),
+            context,
+        }
+    }
+
+    /// The context this future runs in.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _guard = this.context.enter();
+        match this.inner.as_pin_mut() {
+            Some(inner) => inner.poll(cx),
+            // `inner` is emptied only inside `drop`, after which nobody can poll.
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Attaches a [`Context`] to any future.
+///
+/// ```
+/// use telemetry_core::{Context, FutureExt as _};
+/// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+/// # rt.block_on(async {
+/// let ctx = Context::new().with_uid("u1");
+/// let _guard = ctx.enter();
+/// // a spawned task starts with no context unless it takes the current one along
+/// let uid = tokio::spawn(async { Context::current().uid().map(str::to_owned) }.with_current_context())
+///     .await
+///     .unwrap();
+/// assert_eq!(uid.as_deref(), Some("u1"));
+/// # });
+/// ```
+pub trait FutureExt: Future + Sized {
+    /// Runs this future with `context` current on every poll.
+    fn with_context(self, context: Context) -> WithContext<Self> {
+        WithContext::new(self, context)
+    }
+
+    /// Runs this future with the context current *now* (at the call), for example
+    /// to carry it into `tokio::spawn`.
+    fn with_current_context(self) -> WithContext<Self> {
+        WithContext::new(self, Context::current())
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn current_uid() -> Option<String> {
+        Context::try_current().and_then(|c| c.uid().map(str::to_owned))
+    }
+
+    #[test]
+    fn new_context_has_a_trace_id_and_no_span() {
+        let a = Context::new();
+        let b = Context::new();
+        assert_ne!(a.trace_id(), b.trace_id());
+        assert_eq!(a.span_id(), None);
+        assert_eq!((a.uid(), a.sid(), a.gdata_id()), (None, None, None));
+    }
+
+    #[test]
+    fn nested_enter_restores_outer_then_nothing() {
+        let outer = Context::new().with_uid("outer");
+        let inner = Context::new().with_uid("inner");
+        {
+            let _o = outer.enter();
+            {
+                let _i = inner.enter();
+                assert_eq!(current_uid().as_deref(), Some("inner"));
+            }
+            assert_eq!(current_uid().as_deref(), Some("outer"));
+        }
+        assert_eq!(current_uid(), None);
+    }
+
+    #[test]
+    fn panic_inside_enter_restores_outer() {
+        let outer = Context::new().with_uid("outer");
+        let _o = outer.enter();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let _i = Context::new().with_uid("inner").enter();
+            panic!("boom");
+        }));
+        assert!(result.is_err());
+        assert_eq!(current_uid().as_deref(), Some("outer"));
+    }
+
+    #[test]
+    fn current_outside_any_scope_is_empty_with_fresh_trace() {
+        assert!(Context::try_current().is_none());
+        let c = Context::current();
+        assert_eq!(c.uid(), None);
+    }
+
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scope_reenters_on_every_poll_and_leaves_between_polls() {
+        let ctx = Context::new().with_uid("task");
+        let seen = ctx
+            .scope(async {
+                let before = current_uid();
+                YieldOnce(false).await;
+                tokio::task::yield_now().await;
+                (before, current_uid())
+            })
+            .await;
+        assert_eq!(seen, (Some("task".into()), Some("task".into())));
+        assert_eq!(
+            current_uid(),
+            None,
+            "the scope leaked onto the runtime thread"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn nested_scopes_restore_outer() {
+        let outer = Context::new().with_uid("outer");
+        let got = outer
+            .scope(async {
+                let inner_seen = Context::new()
+                    .with_uid("inner")
+                    .scope(async { current_uid() })
+                    .await;
+                (inner_seen, current_uid())
+            })
+            .await;
+        assert_eq!(got, (Some("inner".into()), Some("outer".into())));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn panic_in_scoped_future_restores_outer() {
+        let _outer = Context::new().with_uid("outer").enter();
+        let fut = Context::new()
+            .with_uid("inner")
+            .scope(async { panic!("boom") });
+        let result = futures_catch_unwind(fut).await;
+        assert!(result.is_err());
+        assert_eq!(current_uid().as_deref(), Some("outer"));
+    }
+
+    async fn futures_catch_unwind<F: Future>(fut: F) -> std::thread::Result<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(
+            |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+                Err(e) => Poll::Ready(Err(e)),
+            },
+        )
+        .await
+    }
+
+    struct RecordOnDrop(std::sync::Arc<std::sync::Mutex<Option<Option<String>>>>);
+    impl Drop for RecordOnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(current_uid());
+        }
+    }
+
+    #[test]
+    fn dropping_a_scoped_future_midway_runs_its_drop_in_context_and_restores() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let probe = RecordOnDrop(seen.clone());
+        let fut = Context::new().with_uid("inner").scope(async move {
+            let _probe = probe;
+            std::future::pending::<()>().await;
+        });
+        let _outer = Context::new().with_uid("outer").enter();
+        {
+            let mut fut = Box::pin(fut);
+            let waker = std::task::Waker::noop();
+            let mut cx = TaskContext::from_waker(waker);
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        } // dropped before completion
+        assert_eq!(*seen.lock().unwrap(), Some(Some("inner".to_string())));
+        assert_eq!(current_uid().as_deref(), Some("outer"));
+    }
+}

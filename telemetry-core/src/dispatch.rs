@@ -1,0 +1,203 @@
+//! Where emitted events go: the [`Sink`] trait, one process-wide sink, and
+//! per-thread (scoped) sinks that take precedence (what test capture uses).
+//!
+//! Cost model: a single `Relaxed` atomic load decides that no sink exists
+//! anywhere, and then the emit does nothing else. Only when a sink exists is the
+//! record built (clock read, id, context clone, one box for the event).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::context::Context;
+use crate::event::{EventPayload, EventRecord, TelemetryEvent};
+
+/// Receives emitted events. The transport implements it; so does test capture.
+///
+/// `accept` runs on the caller's thread, in its request path: it must not block,
+/// must not panic, and should defer serialization to a worker
+/// ([`EventRecord::to_envelope`]).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use telemetry_core::{EventRecord, Sink};
+///
+/// #[derive(Default)]
+/// struct Collect(Mutex<Vec<EventRecord>>);
+/// impl Sink for Collect {
+///     fn accept(&self, record: EventRecord) {
+///         if let Ok(mut v) = self.0.lock() { v.push(record) }
+///     }
+/// }
+/// let sink = Arc::new(Collect::default());
+/// telemetry_core::with_sink(sink.clone(), || { /* code that emits */ });
+/// ```
+pub trait Sink: Send + Sync + 'static {
+    /// Takes one event.
+    fn accept(&self, record: EventRecord);
+}
+
+/// Bit 0: a global sink is installed. The rest, in steps of 2: how many scoped sinks
+/// are active on any thread. Zero means no emit anywhere has anything to do.
+static STATE: AtomicUsize = AtomicUsize::new(0);
+const GLOBAL_BIT: usize = 1;
+const SCOPED_STEP: usize = 2;
+
+/// The global sink, boxed so the pointer is thin. Replaced boxes are leaked on
+/// purpose: another thread may be reading one, and installing is a start-up action.
+static GLOBAL: AtomicPtr<Arc<dyn Sink>> = AtomicPtr::new(ptr::null_mut());
+
+thread_local! {
+    static SCOPED: RefCell<Option<Arc<dyn Sink>>> = const { RefCell::new(None) };
+}
+
+/// Installs `sink` as the process-wide sink, replacing any earlier one.
+///
+/// Install once at start-up: a replaced sink is kept alive (leaked) rather than
+/// freed, because another thread may be handing it an event at that moment.
+pub fn set_global_sink(sink: Arc<dyn Sink>) {
+    let boxed = Box::into_raw(Box::new(sink));
+    GLOBAL.store(boxed, Ordering::Release);
+    STATE.fetch_or(GLOBAL_BIT, Ordering::Release);
+}
+
+/// Whether any sink (global, or scoped on any thread) is installed: when false,
+/// `emit` returns after this one load.
+#[inline]
+pub fn has_sink() -> bool {
+    STATE.load(Ordering::Relaxed) != 0
+}
+
+/// Runs `f` with `sink` receiving this thread's events (ahead of the global sink),
+/// then restores what was there before, also on panic.
+pub fn with_sink<R>(sink: Arc<dyn Sink>, f: impl FnOnce() -> R) -> R {
+    let _guard = ScopedSinkGuard::set(sink);
+    f()
+}
+
+struct ScopedSinkGuard {
+    previous: Option<Arc<dyn Sink>>,
+}
+
+impl ScopedSinkGuard {
+    fn set(sink: Arc<dyn Sink>) -> Self {
+        STATE.fetch_add(SCOPED_STEP, Ordering::AcqRel);
+        let previous = SCOPED.try_with(|s| s.replace(Some(sink))).ok().flatten();
+        ScopedSinkGuard { previous }
+    }
+}
+
+impl Drop for ScopedSinkGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = SCOPED.try_with(|s| *s.borrow_mut() = previous);
+        STATE.fetch_sub(SCOPED_STEP, Ordering::AcqRel);
+    }
+}
+
+pin_project! {
+    /// A future whose polls send their events to a given sink; see [`with_sink`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithSink<F> {
+        #[pin]
+        inner: F,
+        sink: Arc<dyn Sink>,
+    }
+}
+
+impl<F> WithSink<F> {
+    /// Wraps `inner` so that each of its polls runs under [`with_sink`].
+    pub fn new(sink: Arc<dyn Sink>, inner: F) -> Self {
+        WithSink { inner, sink }
+    }
+}
+
+impl<F: Future> Future for WithSink<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _guard = ScopedSinkGuard::set(this.sink.clone());
+        this.inner.poll(cx)
+    }
+}
+
+/// Calls `f` with the sink for this thread, if there is one.
+#[inline]
+fn with_current_sink(f: impl FnOnce(&dyn Sink)) {
+    let state = STATE.load(Ordering::Relaxed);
+    if state == 0 {
+        return;
+    }
+    if state >= SCOPED_STEP {
+        // Clone out of the slot so no borrow is held while the sink runs (a sink may emit).
+        let scoped = SCOPED.try_with(|s| s.borrow().clone()).ok().flatten();
+        if let Some(sink) = scoped {
+            f(&*sink);
+            return;
+        }
+    }
+    if state & GLOBAL_BIT != 0 {
+        let global = GLOBAL.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer came from `Box::into_raw` in `set_global_sink`,
+        // and such boxes are never freed, so the reference is valid for 'static.
+        if let Some(sink) = unsafe { global.as_ref() } {
+            f(&**sink);
+        }
+    }
+}
+
+/// Hands a payload to the current sink with `context`, if a sink exists; the
+/// payload is built only then. For payload types other than typed events.
+#[inline]
+pub fn dispatch_payload<P: EventPayload>(
+    make: impl FnOnce() -> P,
+    context: impl FnOnce() -> Context,
+) {
+    with_current_sink(|sink| sink.accept(EventRecord::new(Box::new(make()), context())));
+}
+
+/// Emits a typed event in the current context.
+///
+/// Never blocks and never panics. With no sink installed it costs one atomic load;
+/// with one, the event is boxed and handed over, and serialization happens in the
+/// sink (on the transport's worker).
+///
+/// ```
+/// # use telemetry_core::{EventKind, TelemetryEvent, EventDataError};
+/// # struct Ping;
+/// # impl TelemetryEvent for Ping {
+/// #     const KIND: &'static EventKind = &EventKind::new("PING", 1);
+/// #     fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> { Ok(Default::default()) }
+/// # }
+/// telemetry_core::emit(Ping); // no sink installed: nothing happens, nothing fails
+/// ```
+#[inline]
+pub fn emit<E: TelemetryEvent>(event: E) {
+    dispatch_payload(|| event, Context::current);
+}
+
+impl Context {
+    /// Emits a typed event with this context instead of the current one.
+    ///
+    /// ```
+    /// # use telemetry_core::{Context, EventKind, TelemetryEvent, EventDataError};
+    /// # struct Ping;
+    /// # impl TelemetryEvent for Ping {
+    /// #     const KIND: &'static EventKind = &EventKind::new("PING", 1);
+    /// #     fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> { Ok(Default::default()) }
+    /// # }
+    /// let events = telemetry_core::testing::capture(|| {
+    ///     Context::new().with_uid("u7").emit(Ping);
+    /// });
+    /// assert_eq!(events[0].uid.as_deref(), Some("u7"));
+    /// ```
+    pub fn emit<E: TelemetryEvent>(&self, event: E) {
+        dispatch_payload(|| event, || self.clone());
+    }
+}

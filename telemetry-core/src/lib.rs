@@ -1,0 +1,36 @@
+//! Runtime of the `telemetry` crate: the event envelope, the propagated context,
+//! dispatch to a sink, scrubbing, the compile-time catalog and test capture.
+//!
+//! Users depend on the `telemetry` facade, which re-exports this crate. This
+//! crate knows nothing of tokio, HTTP or any transport: those implement [`Sink`].
+
+mod catalog;
+mod context;
+mod dispatch;
+mod envelope;
+mod event;
+mod ids;
+mod name;
+mod scrub;
+mod timestamp;
+
+#[doc(hidden)]
+pub mod private;
+pub mod testing;
+
+pub use catalog::{
+    Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin,
+};
+pub use context::{Context, ContextGuard, FutureExt, WithContext};
+pub use dispatch::{dispatch_payload, emit, has_sink, set_global_sink, with_sink, Sink, WithSink};
+pub use envelope::{default_service_name, Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES, SDK};
+pub use event::{EventDataError, EventError, EventKind, EventPayload, EventRecord, TelemetryEvent};
+pub use ids::{IdParseError, SpanId, TraceId};
+pub use name::{validate_event_name, EventNameError, MAX_EVENT_NAME_LEN};
+pub use scrub::{Scrubber, REDACTED};
+pub use timestamp::{Timestamp, TimestampParseError};
+
+/// Every event kind linked into this program (see [`Catalog`]).
+pub fn catalog() -> Catalog {
+    Catalog::collect()
+}

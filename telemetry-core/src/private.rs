@@ -1,0 +1,167 @@
+//! Runtime support for the code the macros generate. Not a public API: names here
+//! change without notice. Generated code reaches it as `::telemetry::__private`.
+
+pub use inventory;
+pub use schemars;
+pub use serde;
+pub use serde_json;
+
+pub use crate::catalog::{KindRegistration, Origin};
+pub use crate::event::{EventDataError, EventKind, TelemetryEvent};
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::scrub::REDACTED;
+
+/// Marks a property schema as always redacted.
+pub const REDACTED_SCHEMA_KEY: &str = "x-telemetry-redacted";
+
+/// Serializes an event value into its `event_data` object.
+pub fn to_object<T: Serialize + ?Sized>(value: &T) -> Result<Map<String, Value>, EventDataError> {
+    match serde_json::to_value(value).map_err(EventDataError::Serialize)? {
+        Value::Object(map) => Ok(map),
+        other => Err(EventDataError::NotAnObject(json_type_name(&other))),
+    }
+}
+
+fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Replaces the value under `key`, if serde wrote one (it may have been skipped).
+pub fn redact_key(data: &mut Map<String, Value>, key: &str) {
+    if let Some(v) = data.get_mut(key) {
+        *v = Value::String(REDACTED.to_string());
+    }
+}
+
+/// Removes `key` (a `#[telemetry(skip)]` field).
+pub fn remove_key(data: &mut Map<String, Value>, key: &str) {
+    data.remove(key);
+}
+
+/// The keys a `#[serde(flatten)]` field contributes to its parent.
+fn flattened_keys<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, EventDataError> {
+    match serde_json::to_value(value).map_err(EventDataError::Serialize)? {
+        Value::Object(map) => Ok(map.into_iter().map(|(k, _)| k).collect()),
+        // `flatten` of `None` contributes nothing.
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Redacts every key a flattened field contributed.
+pub fn redact_flattened<T: Serialize + ?Sized>(
+    data: &mut Map<String, Value>,
+    value: &T,
+) -> Result<(), EventDataError> {
+    for key in flattened_keys(value)? {
+        redact_key(data, &key);
+    }
+    Ok(())
+}
+
+/// Removes every key a flattened field contributed.
+pub fn remove_flattened<T: Serialize + ?Sized>(
+    data: &mut Map<String, Value>,
+    value: &T,
+) -> Result<(), EventDataError> {
+    for key in flattened_keys(value)? {
+        data.remove(&key);
+    }
+    Ok(())
+}
+
+/// The schema of a redacted value.
+fn redacted_schema() -> Value {
+    serde_json::json!({"type": "string", "const": REDACTED, REDACTED_SCHEMA_KEY: true})
+}
+
+/// Builds the object schema of an event's `event_data`, one field at a time, with
+/// the keys the macro computed from the serde attributes.
+pub struct ObjectSchema<'g> {
+    generator: &'g mut SchemaGenerator,
+    properties: Map<String, Value>,
+    required: Vec<Value>,
+    description: Option<&'static str>,
+}
+
+impl<'g> ObjectSchema<'g> {
+    /// Starts an object schema.
+    pub fn new(generator: &'g mut SchemaGenerator, description: Option<&'static str>) -> Self {
+        ObjectSchema {
+            generator,
+            properties: Map::new(),
+            required: Vec::new(),
+            description,
+        }
+    }
+
+    /// A field serialized under `key`.
+    pub fn field<T: JsonSchema + ?Sized>(
+        &mut self,
+        key: &str,
+        redacted: bool,
+        required: bool,
+        description: Option<&'static str>,
+    ) -> &mut Self {
+        let mut schema = if redacted {
+            redacted_schema()
+        } else {
+            self.generator.subschema_for::<T>().to_value()
+        };
+        if let (Some(d), Value::Object(obj)) = (description, &mut schema) {
+            obj.insert("description".into(), Value::String(d.into()));
+        }
+        self.properties.insert(key.to_string(), schema);
+        if required {
+            self.required.push(Value::String(key.to_string()));
+        }
+        self
+    }
+
+    /// A `#[serde(flatten)]` field: its properties join this object's.
+    pub fn flatten<T: JsonSchema + ?Sized>(&mut self, redacted: bool) -> &mut Self {
+        let inner = T::json_schema(self.generator).to_value();
+        if let Some(props) = inner.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                let v = if redacted {
+                    redacted_schema()
+                } else {
+                    v.clone()
+                };
+                self.properties.insert(k.clone(), v);
+            }
+        }
+        if let Some(req) = inner.get("required").and_then(Value::as_array) {
+            self.required.extend(req.iter().cloned());
+        }
+        self
+    }
+
+    /// The finished schema.
+    pub fn finish(&mut self) -> Schema {
+        let mut obj = Map::new();
+        obj.insert("type".into(), Value::String("object".into()));
+        if let Some(d) = self.description {
+            obj.insert("description".into(), Value::String(d.into()));
+        }
+        obj.insert(
+            "properties".into(),
+            Value::Object(std::mem::take(&mut self.properties)),
+        );
+        obj.insert(
+            "required".into(),
+            Value::Array(std::mem::take(&mut self.required)),
+        );
+        Schema::from(obj)
+    }
+}

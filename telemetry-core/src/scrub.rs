@@ -1,0 +1,343 @@
+//! Scrubbing of `event_data` by key, as wire-format.md ("Scrubbing") specifies.
+//!
+//! A key is normalized first: camelCase humps, `-`, `.` and ` ` become `_`, and
+//! it is lowercased (`xsrfToken` and `X-XSRF-Token` both read `xsrf_token`). Then
+//! it matches if it contains one of the substring patterns, or has one of the
+//! whole-word patterns as a `_`-separated word. `auth` matches anywhere except as
+//! the words `author` / `authors` (`author_id` is kept, `authorization` is not).
+//! Splitting camelCase humps is this SDK's reading of "whole words"; it only ever
+//! redacts more, never less.
+
+use serde_json::{Map, Value};
+
+/// The string that replaces a scrubbed or redacted value.
+pub const REDACTED: &str = "[REDACTED]";
+
+const SUBSTRING_PATTERNS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "credential",
+    "private_key",
+    "cookie",
+    "credit_card",
+];
+
+const WORD_PATTERNS: &[&str] = &["ssn", "jwt", "csrf", "xsrf"];
+
+/// The scrubbing rules a sink applies to `event_data` before an event leaves the process.
+///
+/// ```
+/// use telemetry_core::Scrubber;
+/// let mut data = serde_json::json!({"user": {"api-key": "k", "author": "ann"}, "email": "a@b"});
+/// Scrubber::default().with_extra_patterns(["email"]).scrub_value(&mut data);
+/// assert_eq!(data, serde_json::json!({"user": {"api-key": "[REDACTED]", "author": "ann"}, "email": "[REDACTED]"}));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scrubber {
+    enabled: bool,
+    extra: Vec<String>,
+}
+
+impl Default for Scrubber {
+    /// The wire format's patterns.
+    fn default() -> Self {
+        Scrubber {
+            enabled: true,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl Scrubber {
+    /// No scrubbing by key. `#[telemetry(redact)]` fields are still replaced:
+    /// that is the type's contract, not configuration.
+    pub fn disabled() -> Self {
+        Scrubber {
+            enabled: false,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds substring patterns, normalized like keys (`"E-Mail"` matches `e_mail_address`).
+    pub fn with_extra_patterns<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.extra.extend(
+            patterns
+                .into_iter()
+                .map(|p| normalize_key(p.as_ref()))
+                .filter(|p| !p.is_empty()),
+        );
+        self
+    }
+
+    /// Whether scrubbing by key is on.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether a value under `key` is replaced.
+    pub fn key_matches(&self, key: &str) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let key = normalize_key(key);
+        SUBSTRING_PATTERNS.iter().any(|p| key.contains(p))
+            || key.split('_').any(|w| WORD_PATTERNS.contains(&w))
+            || has_auth_other_than_author(&key)
+            || self.extra.iter().any(|p| key.contains(p.as_str()))
+    }
+
+    /// Scrubs every object in `value`, at any depth.
+    pub fn scrub_value(&self, value: &mut Value) {
+        if !self.enabled {
+            return;
+        }
+        match value {
+            Value::Object(map) => self.scrub_map(map),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_value(v)),
+            _ => {}
+        }
+    }
+
+    /// Scrubs an object and everything in it.
+    pub fn scrub_map(&self, map: &mut Map<String, Value>) {
+        if !self.enabled {
+            return;
+        }
+        for (key, value) in map.iter_mut() {
+            if self.key_matches(key) {
+                *value = Value::String(REDACTED.to_string());
+            } else {
+                self.scrub_value(value);
+            }
+        }
+    }
+}
+
+/// camelCase humps, `-`, `.` and ` ` to `_`, then lowercase.
+fn normalize_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut prev_lower_or_digit = false;
+    for ch in key.chars() {
+        if ch.is_uppercase() && prev_lower_or_digit {
+            out.push('_');
+        }
+        prev_lower_or_digit = ch.is_lowercase() || ch.is_ascii_digit();
+        match ch {
+            '-' | '.' | ' ' => out.push('_'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// `auth` anywhere in a normalized key, except where the word is `author` or `authors`.
+fn has_auth_other_than_author(key: &str) -> bool {
+    key.match_indices("auth").any(|(at, _)| {
+        // The rest of the word after `auth`: `or`/`ors` make it `author(s)` (also
+        // `coauthor`), anything else (`orization`, `_token`, ``) is an auth value.
+        let rest = &key[at + 4..];
+        let tail = &rest[..rest.find('_').unwrap_or(rest.len())];
+        tail != "or" && tail != "ors"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn wire_format_patterns() {
+        let s = Scrubber::default();
+        for key in [
+            "password",
+            "user_password",
+            "PASSWD",
+            "client-secret",
+            "access.token",
+            "api key",
+            "apiKey",
+            "API_KEY",
+            "Authorization",
+            "oauth",
+            "auth",
+            "credentials",
+            "private_key",
+            "set-cookie",
+            "credit_card_number",
+            "ssn",
+            "user_ssn",
+            "userSSN",
+            "jwt",
+            "csrf",
+            "x-xsrf-token",
+            "xsrf",
+        ] {
+            assert!(s.key_matches(key), "{key} should match");
+        }
+        for key in [
+            "author",
+            "authors",
+            "author_id",
+            "co_author",
+            "coauthor",
+            "authorName",
+            "session",
+            "sid",
+            "session_id",
+            "user",
+            "lesson",
+            "ssns",
+            "jwts_total",
+            "assn",
+            "tokens_used_x",
+        ] {
+            // `tokens_used_x` contains `token`: the pattern is a substring, so it matches.
+            assert_eq!(s.key_matches(key), key == "tokens_used_x", "{key}");
+        }
+    }
+
+    #[test]
+    fn scrubs_at_any_depth_including_arrays_and_whole_subtrees() {
+        let mut v = json!({
+            "a": [{"token": 1}, {"b": {"secret": {"x": 1}}}],
+            "auth": {"nested": "whole value goes"},
+            "author": "kept",
+        });
+        Scrubber::default().scrub_value(&mut v);
+        assert_eq!(
+            v,
+            json!({
+                "a": [{"token": "[REDACTED]"}, {"b": {"secret": "[REDACTED]"}}],
+                "auth": "[REDACTED]",
+                "author": "kept",
+            })
+        );
+    }
+
+    #[test]
+    fn disabled_changes_nothing_and_extra_patterns_add() {
+        let original = json!({"password": "p", "email": "e"});
+        let mut v = original.clone();
+        Scrubber::disabled().scrub_value(&mut v);
+        assert_eq!(v, original);
+        let mut v = original.clone();
+        Scrubber::default()
+            .with_extra_patterns(["E-Mail", "email"])
+            .scrub_value(&mut v);
+        assert_eq!(v, json!({"password": "[REDACTED]", "email": "[REDACTED]"}));
+    }
+
+    // ---- properties -------------------------------------------------------
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z_. -]{0,12}",
+            prop::sample::select(vec![
+                "password",
+                "Auth",
+                "author",
+                "authors",
+                "api-key",
+                "ssn",
+                "my ssn",
+                "JWT",
+                "xsrfToken",
+                "session",
+                "sid",
+                "cookie",
+                "token_count",
+            ])
+            .prop_map(str::to_owned),
+            (
+                "[a-z]{0,4}",
+                prop::sample::select(vec!["secret", "auth", "passwd", "csrf"]),
+                "[a-z_]{0,4}"
+            )
+                .prop_map(|(a, b, c)| format!("{a}{b}{c}")),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[a-z ]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Walks `before` and `after` side by side and checks, at every object key,
+    /// that a matching key's value is the marker and a non-matching key survives.
+    fn check(s: &Scrubber, before: &Value, after: &Value) -> Result<(), TestCaseError> {
+        match (before, after) {
+            (Value::Object(b), Value::Object(a)) => {
+                prop_assert_eq!(b.len(), a.len());
+                for (k, bv) in b {
+                    let av = a
+                        .get(k)
+                        .ok_or_else(|| TestCaseError::fail(format!("lost key {k}")))?;
+                    if s.key_matches(k) {
+                        prop_assert_eq!(
+                            av,
+                            &Value::String(REDACTED.into()),
+                            "key {} kept its value",
+                            k
+                        );
+                    } else {
+                        check(s, bv, av)?;
+                    }
+                }
+                Ok(())
+            }
+            (Value::Array(b), Value::Array(a)) => {
+                prop_assert_eq!(b.len(), a.len());
+                b.iter().zip(a).try_for_each(|(b, a)| check(s, b, a))
+            }
+            (b, a) => {
+                prop_assert_eq!(b, a);
+                Ok(())
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
+
+        #[test]
+        fn scrubbing_keeps_non_matching_keys_and_leaves_no_matching_value(v in json_value()) {
+            let s = Scrubber::default();
+            let mut scrubbed = v.clone();
+            s.scrub_value(&mut scrubbed);
+            check(&s, &v, &scrubbed)?;
+        }
+
+        #[test]
+        fn scrubbing_is_idempotent(v in json_value(), extra in prop::collection::vec("[a-z]{1,4}", 0..2)) {
+            let s = Scrubber::default().with_extra_patterns(extra);
+            let mut once = v;
+            s.scrub_value(&mut once);
+            let mut twice = once.clone();
+            s.scrub_value(&mut twice);
+            prop_assert_eq!(once, twice);
+        }
+    }
+}
