@@ -1,1 +1,77 @@
+//! Typed product-analytics telemetry for Rust services.
+//!
+//! Define event kinds as structs, emit them with the propagated user / session /
+//! content context, and see in tests exactly what would be sent:
+//!
+//! ```
+//! use telemetry::{Context, TelemetryEvent};
+//!
+//! /// A moderation decision on a user's message.
+//! #[derive(TelemetryEvent, serde::Serialize)]
+//! #[telemetry(event = "OE_MODERATION", version = 2)]
+//! struct Moderation {
+//!     verdict: String,
+//!     score: f32,
+//!     #[telemetry(redact)]
+//!     text: String,
+//! }
+//!
+//! let events = telemetry::testing::capture(|| {
+//!     let ctx = Context::new().with_uid("user_123").with_sid("session_abc");
+//!     let _guard = ctx.enter();
+//!     telemetry::emit(Moderation { verdict: "allow".into(), score: 0.1, text: "hi".into() });
+//! });
+//! assert_eq!(events[0].event_type, "OE_MODERATION");
+//! assert_eq!(events[0].sid.as_deref(), Some("session_abc"));
+//! assert_eq!(events[0].event_data["text"], "[REDACTED]");
+//! ```
+//!
+//! # `#[derive(TelemetryEvent)]`
+//!
+//! On a struct with named fields that also derives `serde::Serialize` (its
+//! `event_data` is what serde writes, so `rename`, `rename_all`, `flatten`,
+//! `skip_serializing_if` all apply). Every field type must implement
+//! `schemars::JsonSchema` (std types do; derive it on your own nested types):
+//! that is how the catalog knows each kind's schema.
+//!
+//! Container attributes, `#[telemetry(...)]`:
+//! - `event = "OE_NAME"` (required): the `event_type`, checked at compile time
+//!   against the wire format's rule (1-64 chars, a letter, then letters, digits, `_ . -`).
+//! - `version = N` (default 1): the `schema_version`; bump it when the shape changes.
+//! - `crate = "path"`: where the `telemetry` crate is, if renamed or re-exported.
+//!
+//! Field attributes: `#[telemetry(redact)]` sends the value as `"[REDACTED]"`
+//! whatever the scrubbing configuration; `#[telemetry(skip)]` leaves it out of
+//! `event_data` (it stays in your own serde output).
+//!
+//! Generic structs, enums, tuple and unit structs are refused with a compile
+//! error saying why; so are unknown or duplicate attributes.
+//!
+//! # Catalog
+//!
+//! Every derived kind registers itself at compile time; [`catalog()`] returns the
+//! tracking plan, and [`Catalog::check`] reports two types claiming one name and
+//! version with different schemas. A crate that only defines events must be
+//! mentioned by the binary, e.g. `use my_events as _;` in `main.rs`: rustc does not
+//! link a dependency that no code names, and its kinds would be missing.
+//!
+//! # Sinks
+//!
+//! With no sink installed, [`emit`] costs one atomic load. A [`Sink`] receives an
+//! [`EventRecord`] (the typed value, time, id, context) and turns it into an
+//! [`Envelope`] off the caller's path. The HTTP pipeline (feature `http`, on by
+//! default) is the production sink.
 
+pub use telemetry_core::{
+    catalog, emit, has_sink, set_global_sink, testing, validate_event_name, with_sink, Catalog,
+    CatalogConflicts, CatalogEntry, Context, ContextGuard, Envelope, EnvelopeConfig,
+    EventDataError, EventError, EventKind, EventNameError, EventPayload, EventRecord, FieldEntry,
+    FutureExt, Scrubber, Sink, Source, SpanId, TelemetryEvent, Timestamp, TraceId, WithContext,
+    WithSink, MAX_EVENT_BYTES, REDACTED, SDK,
+};
+pub use telemetry_macros::TelemetryEvent;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use telemetry_core::private::*;
+}

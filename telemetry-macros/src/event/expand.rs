@@ -1,0 +1,111 @@
+//! The code `#[derive(TelemetryEvent)]` generates: the `TelemetryEvent` impl, the
+//! JSON Schema of `event_data`, and the catalog registration.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::ast::{Event, Field};
+
+pub fn generate(event: &Event) -> TokenStream {
+    let ident = event.ident;
+    let krate = match &event.crate_path {
+        Some(path) => quote!(#path),
+        None => quote!(::telemetry),
+    };
+    // Checked present and valid before generation.
+    let name = event.name.as_ref().map(|l| l.value()).unwrap_or_default();
+    let version = event.version.as_ref().map_or(1, |(v, _)| *v);
+    let data_steps = event.fields.iter().filter_map(|f| data_step(event, f));
+    let schema_steps = event.fields.iter().filter_map(|f| schema_step(event, f));
+    let doc = option_str(event.doc.as_deref());
+    let line = quote_spanned!(ident.span()=> line!());
+
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            use #krate::__private as __tp;
+
+            #[automatically_derived]
+            impl __tp::TelemetryEvent for #ident {
+                const KIND: &'static __tp::EventKind = &__tp::EventKind::new(#name, #version);
+
+                fn event_data(
+                    &self,
+                ) -> ::core::result::Result<
+                    __tp::serde_json::Map<::std::string::String, __tp::serde_json::Value>,
+                    __tp::EventDataError,
+                > {
+                    #[allow(unused_mut)]
+                    let mut data = __tp::to_object(self)?;
+                    #(#data_steps)*
+                    ::core::result::Result::Ok(data)
+                }
+            }
+
+            fn schema(
+                generator: &mut __tp::schemars::SchemaGenerator,
+            ) -> __tp::schemars::Schema {
+                __tp::ObjectSchema::new(generator, #doc)
+                    #(#schema_steps)*
+                    .finish()
+            }
+
+            __tp::inventory::submit! {
+                __tp::KindRegistration {
+                    name: #name,
+                    version: #version,
+                    rust_path: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                    origin: __tp::Origin::Struct,
+                    schema,
+                    file: ::core::file!(),
+                    line: #line,
+                }
+            }
+        };
+    }
+}
+
+/// What `event_data` does after serializing for this field: redact or remove it.
+fn data_step(event: &Event, field: &Field) -> Option<TokenStream> {
+    if field.serde.never_serialized {
+        return None;
+    }
+    let member = field.ident;
+    let key = field.key(&event.serde);
+    match (
+        field.redact.is_some(),
+        field.skip.is_some(),
+        field.serde.flatten,
+    ) {
+        (true, _, false) => Some(quote!(__tp::redact_key(&mut data, #key);)),
+        (true, _, true) => Some(quote!(__tp::redact_flattened(&mut data, &self.#member)?;)),
+        (_, true, false) => Some(quote!(__tp::remove_key(&mut data, #key);)),
+        (_, true, true) => Some(quote!(__tp::remove_flattened(&mut data, &self.#member)?;)),
+        (false, false, _) => None,
+    }
+}
+
+/// This field's part of the schema; spanned on the type so a missing `JsonSchema`
+/// impl points at it.
+fn schema_step(event: &Event, field: &Field) -> Option<TokenStream> {
+    if field.serde.never_serialized || field.skip.is_some() {
+        return None;
+    }
+    let ty = field.ty;
+    let redacted = field.redact.is_some();
+    if field.serde.flatten {
+        return Some(quote_spanned!(ty.span()=> .flatten::<#ty>(#redacted)));
+    }
+    let key = field.key(&event.serde);
+    let required = !field.serde.conditionally_skipped;
+    let doc = option_str(field.doc.as_deref());
+    Some(quote_spanned!(ty.span()=> .field::<#ty>(#key, #redacted, #required, #doc)))
+}
+
+fn option_str(s: Option<&str>) -> TokenStream {
+    match s {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}

@@ -1,0 +1,200 @@
+//! `emit` and `ctx.emit`: the envelope a sink would send, built from the context.
+
+use serde::Serialize;
+use telemetry::testing::{capture, capture_async, capture_records, CapturingSink};
+use telemetry::{
+    Context, EnvelopeConfig, EventError, FutureExt as _, SpanId, TelemetryEvent, TraceId,
+};
+
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "OE_INTERACT")]
+struct Interact {
+    action: &'static str,
+    api_token: &'static str,
+    nested: serde_json::Value,
+}
+
+fn interact() -> Interact {
+    Interact {
+        action: "click",
+        api_token: "tok_123",
+        nested: serde_json::json!({"headers": [{"Cookie": "c=1", "accept": "json"}]}),
+    }
+}
+
+#[test]
+fn emit_builds_the_envelope_from_the_current_context() {
+    let trace: TraceId = "4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap();
+    let span: SpanId = "00f067aa0ba902b7".parse().unwrap();
+    let ctx = Context::new()
+        .with_uid("user_123")
+        .with_sid("session_abc")
+        .with_gdata_id("q_1")
+        .with_trace_id(trace)
+        .with_span_id(span);
+    let before = telemetry::Timestamp::now();
+    let events = capture(|| {
+        let _guard = ctx.enter();
+        telemetry::emit(interact());
+    });
+    let after = telemetry::Timestamp::now();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e.event_type, "OE_INTERACT");
+    assert_eq!(e.schema_version.get(), 1);
+    assert_eq!(
+        (e.uid.as_deref(), e.sid.as_deref(), e.gdata_id.as_deref()),
+        (Some("user_123"), Some("session_abc"), Some("q_1"))
+    );
+    assert_eq!((e.trace_id, e.span_id), (Some(trace), Some(span)));
+    assert_eq!(e.event_id.get_version_num(), 7);
+    assert!(before <= e.timestamp && e.timestamp <= after);
+    assert_eq!(
+        e.source.sdk,
+        format!("telemetry-rust/{}", env!("CARGO_PKG_VERSION"))
+    );
+    let exe = std::env::current_exe().unwrap();
+    assert_eq!(e.source.service, exe.file_stem().unwrap().to_string_lossy());
+    // Default scrubbing reached the captured envelope, at depth; the envelope's own ids were left alone.
+    assert_eq!(
+        serde_json::Value::Object(e.event_data.clone()),
+        serde_json::json!({
+            "action": "click",
+            "api_token": "[REDACTED]",
+            "nested": {"headers": [{"Cookie": "[REDACTED]", "accept": "json"}]},
+        })
+    );
+    let text = String::from_utf8(e.to_json()).unwrap();
+    assert!(text.contains(r#""sid":"session_abc""#), "{text}");
+}
+
+#[test]
+fn emit_outside_any_context_has_null_ids_but_a_trace() {
+    let events = capture(|| telemetry::emit(interact()));
+    let e = &events[0];
+    assert_eq!(
+        (e.uid.as_deref(), e.sid.as_deref(), e.span_id),
+        (None, None, None)
+    );
+    assert!(e.trace_id.is_some());
+}
+
+#[test]
+fn ctx_emit_uses_the_explicit_context_not_the_current_one() {
+    let current = Context::new().with_uid("current");
+    let explicit = Context::new().with_uid("explicit").with_sid("s9");
+    let events = capture(|| {
+        let _guard = current.enter();
+        explicit.emit(interact());
+        telemetry::emit(interact());
+    });
+    assert_eq!(events[0].uid.as_deref(), Some("explicit"));
+    assert_eq!(events[0].sid.as_deref(), Some("s9"));
+    assert_eq!(events[0].trace_id, Some(explicit.trace_id()));
+    assert_eq!(events[1].uid.as_deref(), Some("current"));
+}
+
+#[test]
+fn every_event_gets_its_own_id() {
+    let events = capture(|| (0..1000).for_each(|_| telemetry::emit(interact())));
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.len(), 1000);
+}
+
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "OE_HUGE")]
+struct Huge {
+    blob: String,
+}
+
+#[test]
+fn an_event_over_64_kib_is_refused_naming_its_kind_not_truncated() {
+    let ((), records) = capture_records(|| {
+        telemetry::emit(Huge {
+            blob: "x".repeat(70_000),
+        })
+    });
+    let err = records[0]
+        .to_envelope(&EnvelopeConfig::default())
+        .unwrap_err();
+    assert!(matches!(err, EventError::TooLarge { bytes, .. } if bytes > 70_000));
+    assert_eq!(err.kind().name(), "OE_HUGE");
+    assert!(
+        err.to_string().contains("OE_HUGE v1") && err.to_string().contains("65536"),
+        "{err}"
+    );
+    // Just under the limit goes through.
+    let ((), records) = capture_records(|| {
+        telemetry::emit(Huge {
+            blob: "x".repeat(60_000),
+        })
+    });
+    assert!(records[0].to_envelope(&EnvelopeConfig::default()).is_ok());
+}
+
+#[test]
+fn scrubbing_is_configurable_per_sink() {
+    let ((), records) = capture_records(|| telemetry::emit(interact()));
+    let off = EnvelopeConfig::default().with_scrubber(telemetry::Scrubber::disabled());
+    assert_eq!(
+        records[0].to_envelope(&off).unwrap().event_data["api_token"],
+        "tok_123"
+    );
+    let extra = EnvelopeConfig::default()
+        .with_service("svc")
+        .with_service_version("2.0.1")
+        .with_scrubber(telemetry::Scrubber::default().with_extra_patterns(["action"]));
+    let env = records[0].to_envelope(&extra).unwrap();
+    assert_eq!(env.event_data["action"], "[REDACTED]");
+    assert_eq!(
+        (
+            env.source.service.as_str(),
+            env.source.service_version.as_deref()
+        ),
+        ("svc", Some("2.0.1"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn context_follows_a_future_across_awaits_and_into_spawned_tasks() {
+    let ctx = Context::new().with_uid("u_async").with_sid("s_async");
+    let sink = std::sync::Arc::new(CapturingSink::default());
+    let task_sink = sink.clone();
+    let ((), events) = capture_async(ctx.clone().scope(async move {
+        telemetry::emit(interact());
+        tokio::task::yield_now().await;
+        // A spawned task takes the context only when asked.
+        let with = tokio::spawn(
+            task_sink.scope(async { telemetry::emit(interact()) }.with_current_context()),
+        );
+        let without = tokio::spawn(task_sink.scope(async { telemetry::emit(interact()) }));
+        with.await.unwrap();
+        without.await.unwrap();
+        telemetry::emit(interact());
+    }))
+    .await;
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(
+            (e.uid.as_deref(), e.trace_id),
+            (Some("u_async"), Some(ctx.trace_id()))
+        );
+    }
+    let spawned = sink.take_envelopes();
+    assert_eq!(spawned.len(), 2);
+    let uids: Vec<Option<&str>> = spawned.iter().map(|e| e.uid.as_deref()).collect();
+    assert!(
+        uids.contains(&Some("u_async")) && uids.contains(&None),
+        "{uids:?}"
+    );
+}
+
+#[test]
+#[should_panic(expected = "captured event is not sendable: event OE_HUGE v1 is 70")]
+fn capture_makes_an_unsendable_event_a_visible_test_failure() {
+    capture(|| {
+        telemetry::emit(Huge {
+            blob: "x".repeat(70_000),
+        })
+    });
+}
