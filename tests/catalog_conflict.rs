@@ -2,6 +2,9 @@
 //! name both, where they are, how they differ, and what to do. (Its own test
 //! binary, because the conflict is in the whole linked program.)
 
+// These kinds are only registered in the catalog, never emitted.
+#![allow(dead_code)]
+
 use telemetry::TelemetryEvent;
 
 mod billing {

@@ -219,6 +219,7 @@ struct SkipIf {
     tags: Vec<String>,
     #[serde(skip)]
     #[telemetry(redact)]
+    #[allow(dead_code)] // serde never writes it; that is the point of the test
     never: String,
     n: u8,
 }
@@ -318,5 +319,26 @@ fn serialization_failure_is_an_error_not_a_panic() {
     assert!(
         err.to_string().contains("this value refuses to serialize"),
         "{err}"
+    );
+}
+
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "OE_FLOATS")]
+struct Floats {
+    score: f32,
+    nested: Vec<f32>,
+    precise: f64,
+}
+
+#[test]
+fn f32_values_are_sent_as_written_not_widened() {
+    let e = Floats {
+        score: 0.12,
+        nested: vec![0.1, 2.5],
+        precise: 0.1,
+    };
+    assert_eq!(
+        data(&e),
+        json!({"score": 0.12, "nested": [0.1, 2.5], "precise": 0.1})
     );
 }

@@ -39,11 +39,18 @@ thread_local! {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {
-    uid: Option<Arc<str>>,
-    sid: Option<Arc<str>>,
-    gdata_id: Option<Arc<str>>,
+    // One shared allocation for the three ids: cloning a context (every emit does)
+    // is then one reference-count increment.
+    ids: Option<Arc<Ids>>,
     trace_id: TraceId,
     span_id: Option<SpanId>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Ids {
+    uid: Option<Box<str>>,
+    sid: Option<Box<str>>,
+    gdata_id: Option<Box<str>>,
 }
 
 impl Default for Context {
@@ -56,9 +63,7 @@ impl Context {
     /// An empty context in a new trace (a fresh random trace id, no span yet).
     pub fn new() -> Self {
         Context {
-            uid: None,
-            sid: None,
-            gdata_id: None,
+            ids: None,
             trace_id: TraceId::random(),
             span_id: None,
         }
@@ -75,21 +80,25 @@ impl Context {
     }
 
     /// The same context with the user id set.
-    pub fn with_uid(mut self, uid: impl Into<Arc<str>>) -> Self {
-        self.uid = Some(uid.into());
+    pub fn with_uid(mut self, uid: impl Into<Box<str>>) -> Self {
+        self.ids_mut().uid = Some(uid.into());
         self
     }
 
     /// The same context with the session id set.
-    pub fn with_sid(mut self, sid: impl Into<Arc<str>>) -> Self {
-        self.sid = Some(sid.into());
+    pub fn with_sid(mut self, sid: impl Into<Box<str>>) -> Self {
+        self.ids_mut().sid = Some(sid.into());
         self
     }
 
     /// The same context with the content id set.
-    pub fn with_gdata_id(mut self, gdata_id: impl Into<Arc<str>>) -> Self {
-        self.gdata_id = Some(gdata_id.into());
+    pub fn with_gdata_id(mut self, gdata_id: impl Into<Box<str>>) -> Self {
+        self.ids_mut().gdata_id = Some(gdata_id.into());
         self
+    }
+
+    fn ids_mut(&mut self) -> &mut Ids {
+        Arc::make_mut(self.ids.get_or_insert_with(Default::default))
     }
 
     /// The same context in the given trace (for a trace id received from upstream).
@@ -106,17 +115,17 @@ impl Context {
 
     /// The user id.
     pub fn uid(&self) -> Option<&str> {
-        self.uid.as_deref()
+        self.ids.as_ref()?.uid.as_deref()
     }
 
     /// The session id.
     pub fn sid(&self) -> Option<&str> {
-        self.sid.as_deref()
+        self.ids.as_ref()?.sid.as_deref()
     }
 
     /// The content id.
     pub fn gdata_id(&self) -> Option<&str> {
-        self.gdata_id.as_deref()
+        self.ids.as_ref()?.gdata_id.as_deref()
     }
 
     /// The W3C trace id.

@@ -128,7 +128,6 @@ impl<F: Future> Future for WithSink<F> {
 }
 
 /// Calls `f` with the sink for this thread, if there is one.
-#[inline]
 fn with_current_sink(f: impl FnOnce(&dyn Sink)) {
     let state = STATE.load(Ordering::Relaxed);
     if state == 0 {
@@ -153,12 +152,21 @@ fn with_current_sink(f: impl FnOnce(&dyn Sink)) {
 }
 
 /// Hands a payload to the current sink with `context`, if a sink exists; the
-/// payload is built only then. For payload types other than typed events.
-#[inline]
+/// payload and context are built only then. For payload types other than typed events.
+#[inline(always)]
 pub fn dispatch_payload<P: EventPayload>(
     make: impl FnOnce() -> P,
     context: impl FnOnce() -> Context,
 ) {
+    // The no-sink check is inlined into the caller; everything else is out of line
+    // so it does not bloat (or slow) the caller's fast path.
+    if has_sink() {
+        dispatch_to_sink(make, context);
+    }
+}
+
+#[inline(never)]
+fn dispatch_to_sink<P: EventPayload>(make: impl FnOnce() -> P, context: impl FnOnce() -> Context) {
     with_current_sink(|sink| sink.accept(EventRecord::new(Box::new(make()), context())));
 }
 
@@ -177,7 +185,7 @@ pub fn dispatch_payload<P: EventPayload>(
 /// # }
 /// telemetry_core::emit(Ping); // no sink installed: nothing happens, nothing fails
 /// ```
-#[inline]
+#[inline(always)]
 pub fn emit<E: TelemetryEvent>(event: E) {
     dispatch_payload(|| event, Context::current);
 }
@@ -197,6 +205,7 @@ impl Context {
     /// });
     /// assert_eq!(events[0].uid.as_deref(), Some("u7"));
     /// ```
+    #[inline(always)]
     pub fn emit<E: TelemetryEvent>(&self, event: E) {
         dispatch_payload(|| event, || self.clone());
     }

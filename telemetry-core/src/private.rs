@@ -19,8 +19,14 @@ use crate::scrub::REDACTED;
 pub const REDACTED_SCHEMA_KEY: &str = "x-telemetry-redacted";
 
 /// Serializes an event value into its `event_data` object.
+///
+/// Through JSON text rather than `serde_json::to_value`: the latter widens an
+/// `f32` to `f64` (`0.12f32` would be sent as `0.11999999731779099`), while the
+/// text writer prints an `f32` in its shortest round-trip form. This runs on the
+/// sink's worker, not in the caller's path.
 pub fn to_object<T: Serialize + ?Sized>(value: &T) -> Result<Map<String, Value>, EventDataError> {
-    match serde_json::to_value(value).map_err(EventDataError::Serialize)? {
+    let text = serde_json::to_vec(value).map_err(EventDataError::Serialize)?;
+    match serde_json::from_slice(&text).map_err(EventDataError::Serialize)? {
         Value::Object(map) => Ok(map),
         other => Err(EventDataError::NotAnObject(json_type_name(&other))),
     }

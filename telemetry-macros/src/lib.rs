@@ -2,7 +2,7 @@
 //! `use telemetry::TelemetryEvent;`.
 //!
 //! Layout, after serde_derive: `internals` parses attributes into plain data and
-//! collects every error ([`internals::Ctxt`]); each macro then checks that data and
+//! collects every error (`internals::Ctxt`); each macro then checks that data and
 //! generates code that names its runtime through `::telemetry::__private`.
 
 mod event;

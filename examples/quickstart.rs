@@ -1,0 +1,127 @@
+//! The README's main job: define typed events, propagate the user / session /
+//! content context from a "handler" into a service and a spawned task, and print
+//! every event exactly as it would go on the wire.
+//!
+//! Run: `cargo run --example quickstart`
+//!
+//! Until the HTTP pipeline lands, events go to a sink that prints them; the
+//! printing happens on the caller's thread here only because this is a demo: a
+//! real sink (the transport) serializes on its own worker.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use telemetry::{Context, EnvelopeConfig, EventRecord, FutureExt as _, Sink, TelemetryEvent};
+
+/// A moderation decision on a user's message.
+#[derive(TelemetryEvent, serde::Serialize)]
+#[telemetry(event = "OE_MODERATION", version = 2)]
+struct Moderation {
+    verdict: &'static str,
+    score: f32,
+    /// The message itself never leaves the process.
+    #[telemetry(redact)]
+    text: String,
+}
+
+/// A chat answer was produced.
+#[derive(TelemetryEvent, serde::Serialize)]
+#[telemetry(event = "OE_ANSWER")]
+struct Answer {
+    output_chars: u32,
+    model: &'static str,
+    /// Not marked `redact`, yet never sent: scrubbing catches keys like `*token*`.
+    api_token: &'static str,
+}
+
+/// Prints each event as one JSON line.
+struct PrintSink {
+    config: EnvelopeConfig,
+    printed: AtomicUsize,
+}
+
+impl Sink for PrintSink {
+    fn accept(&self, record: EventRecord) {
+        match record.to_envelope(&self.config) {
+            Ok(envelope) => {
+                self.printed.fetch_add(1, Ordering::Relaxed);
+                println!("{}", String::from_utf8_lossy(&envelope.to_json()));
+            }
+            Err(e) => eprintln!("rejected: {e}"),
+        }
+    }
+}
+
+/// The service layer: knows nothing of users or sessions, yet its events carry them.
+async fn moderate(text: &str) -> &'static str {
+    let verdict = if text.contains("spam") {
+        "block"
+    } else {
+        "allow"
+    };
+    telemetry::emit(Moderation {
+        verdict,
+        score: 0.12,
+        text: text.to_string(),
+    });
+    verdict
+}
+
+async fn answer() {
+    telemetry::emit(Answer {
+        output_chars: 420,
+        model: "small-1",
+        api_token: "sk_live_123",
+    });
+}
+
+/// What an HTTP handler does: build the context from the request, run the work in it.
+async fn handle_chat(uid: &str, sid: &str, query_id: &str, text: &str) {
+    let ctx = Context::new()
+        .with_uid(uid)
+        .with_sid(sid)
+        .with_gdata_id(query_id);
+    ctx.scope(async {
+        if moderate(text).await == "allow" {
+            // Background work keeps the context only when asked.
+            tokio::spawn(answer().with_current_context())
+                .await
+                .expect("answer task");
+        }
+    })
+    .await;
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    // What the linked program defines, checked once at start-up.
+    let catalog = telemetry::catalog();
+    catalog.check().expect("conflicting event kinds");
+    for kind in catalog.kinds() {
+        let fields: Vec<String> = kind
+            .fields
+            .iter()
+            .map(|f| format!("{}: {}", f.name, f.json_type))
+            .collect();
+        eprintln!(
+            "kind {} v{} ({}) {{{}}}",
+            kind.event_type,
+            kind.schema_version,
+            kind.rust_path,
+            fields.join(", ")
+        );
+    }
+
+    let sink = Arc::new(PrintSink {
+        config: EnvelopeConfig::default()
+            .with_service("quickstart")
+            .with_service_version(env!("CARGO_PKG_VERSION")),
+        printed: AtomicUsize::new(0),
+    });
+    telemetry::set_global_sink(sink.clone());
+
+    handle_chat("user_123", "session_abc", "q_1", "how do I bake bread?").await;
+    handle_chat("user_456", "session_def", "q_2", "buy spam now").await;
+
+    eprintln!("{} events printed", sink.printed.load(Ordering::Relaxed));
+}
