@@ -342,3 +342,39 @@ fn f32_values_are_sent_as_written_not_widened() {
         json!({"score": 0.12, "nested": [0.1, 2.5], "precise": 0.1})
     );
 }
+
+/// Names the generated code also uses must not collide with the user's.
+mod hygiene {
+    use serde::Serialize;
+    use telemetry::TelemetryEvent;
+
+    #[allow(dead_code)]
+    struct Result;
+    #[allow(dead_code)]
+    struct Option;
+    #[allow(dead_code)]
+    struct String;
+
+    #[allow(non_camel_case_types)]
+    #[derive(TelemetryEvent, Serialize)]
+    #[telemetry(event = "OE_HYGIENE")]
+    pub struct schema {
+        pub data: u8,
+        pub generator: u8,
+        #[telemetry(redact)]
+        pub __tp: u8,
+    }
+}
+
+#[test]
+fn generated_names_do_not_collide_with_user_names() {
+    let e = hygiene::schema {
+        data: 1,
+        generator: 2,
+        __tp: 3,
+    };
+    assert_eq!(
+        data(&e),
+        json!({"data": 1, "generator": 2, "__tp": "[REDACTED]"})
+    );
+}

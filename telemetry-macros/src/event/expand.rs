@@ -43,7 +43,7 @@ pub fn generate(event: &Event) -> TokenStream {
                 }
             }
 
-            fn schema(
+            fn __telemetry_schema(
                 generator: &mut __tp::schemars::SchemaGenerator,
             ) -> __tp::schemars::Schema {
                 __tp::ObjectSchema::new(generator, #doc)
@@ -57,7 +57,7 @@ pub fn generate(event: &Event) -> TokenStream {
                     version: #version,
                     rust_path: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                     origin: __tp::Origin::Struct,
-                    schema,
+                    schema: __telemetry_schema,
                     file: ::core::file!(),
                     line: #line,
                 }
