@@ -59,15 +59,16 @@
 //!
 //! With no sink installed, [`emit`] costs one atomic load. A [`Sink`] receives an
 //! [`EventRecord`] (the typed value, time, id, context) and turns it into an
-//! [`Envelope`] off the caller's path. The HTTP pipeline (feature `http`, on by
-//! default) is the production sink.
+//! [`Envelope`] off the caller's path. The production sink, the HTTP pipeline
+//! behind the default feature `http`, is not built yet: until it lands, install
+//! your own sink with [`set_global_sink`] (see `examples/quickstart.rs`).
 
 pub use telemetry_core::{
-    catalog, emit, has_sink, set_global_sink, testing, validate_event_name, with_sink, Catalog,
-    CatalogConflicts, CatalogEntry, Context, ContextGuard, Envelope, EnvelopeConfig,
-    EventDataError, EventError, EventKind, EventNameError, EventPayload, EventRecord, FieldEntry,
-    FutureExt, Scrubber, Sink, Source, SpanId, TelemetryEvent, Timestamp, TraceId, WithContext,
-    WithSink, MAX_EVENT_BYTES, REDACTED, SDK,
+    catalog, emit, has_sink, set_global_sink, sink_panics, testing, validate_event_name, with_sink,
+    Catalog, CatalogConflicts, CatalogEntry, Conflict, Context, ContextGuard, Envelope,
+    EnvelopeConfig, EventDataError, EventError, EventKind, EventNameError, EventPayload,
+    EventRecord, FieldEntry, FutureExt, Origin, Scrubber, Sink, Source, SpanId, TelemetryEvent,
+    Timestamp, TraceId, WithContext, WithSink, MAX_EVENT_BYTES, REDACTED, SDK,
 };
 pub use telemetry_macros::TelemetryEvent;
 

@@ -378,3 +378,98 @@ fn generated_names_do_not_collide_with_user_names() {
         json!({"data": 1, "generator": 2, "__tp": "[REDACTED]"})
     );
 }
+
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "OE_SPLIT_RENAME")]
+#[serde(rename_all(serialize = "camelCase"))]
+#[serde(rename_all(deserialize = "snake_case"))]
+struct SplitRename {
+    #[serde(rename(serialize = "userEmail"))]
+    #[serde(rename(deserialize = "e"))]
+    #[telemetry(redact)]
+    email: String,
+    #[telemetry(redact)]
+    home_address: String,
+}
+
+#[test]
+fn split_serde_renames_do_not_undo_the_serialize_name() {
+    let e = SplitRename {
+        email: "a@b.c".into(),
+        home_address: "x".into(),
+    };
+    assert_eq!(
+        data(&e),
+        json!({"userEmail": "[REDACTED]", "homeAddress": "[REDACTED]"})
+    );
+}
+
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "OE_RAW_IDENT")]
+struct RawIdent {
+    #[telemetry(redact)]
+    r#match: String,
+    #[telemetry(skip)]
+    r#loop: u8,
+}
+
+#[test]
+fn raw_identifiers_are_redacted_and_skipped_under_their_serde_key() {
+    assert_eq!(
+        data(&RawIdent {
+            r#match: "m".into(),
+            r#loop: 1
+        }),
+        json!({"match": "[REDACTED]"})
+    );
+}
+
+#[derive(TelemetryEvent, Serialize, schemars::JsonSchema)]
+#[telemetry(event = "OE_RECURSIVE")]
+struct Recursive {
+    name: String,
+    children: Vec<Self>,
+}
+
+/// A type with no `JsonSchema` impl: fine behind `redact`, whose schema is fixed.
+#[derive(Serialize)]
+struct Opaque {
+    secret_bits: u64,
+}
+
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "OE_OPAQUE")]
+struct WithOpaque {
+    #[telemetry(redact)]
+    opaque: Opaque,
+}
+
+#[test]
+fn self_in_a_field_type_and_redacted_types_without_schema_compile_and_register() {
+    let tree = Recursive {
+        name: "a".into(),
+        children: vec![Recursive {
+            name: "b".into(),
+            children: vec![],
+        }],
+    };
+    assert_eq!(data(&tree)["children"][0]["name"], "b");
+    let catalog = telemetry::catalog();
+    let kind = catalog.get("OE_RECURSIVE", 1).next().unwrap();
+    assert_eq!(
+        kind.fields
+            .iter()
+            .find(|f| f.name == "children")
+            .unwrap()
+            .json_type,
+        "array"
+    );
+    assert_eq!(
+        data(&WithOpaque {
+            opaque: Opaque { secret_bits: 1 }
+        }),
+        json!({"opaque": "[REDACTED]"})
+    );
+    let opaque = catalog.get("OE_OPAQUE", 1).next().unwrap();
+    assert!(opaque.fields[0].redacted);
+}

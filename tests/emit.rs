@@ -69,14 +69,53 @@ fn emit_builds_the_envelope_from_the_current_context() {
 }
 
 #[test]
-fn emit_outside_any_context_has_null_ids_but_a_trace() {
+fn emit_outside_any_context_sends_null_ids_not_an_invented_trace() {
     let events = capture(|| telemetry::emit(interact()));
     let e = &events[0];
     assert_eq!(
-        (e.uid.as_deref(), e.sid.as_deref(), e.span_id),
+        (e.uid.as_deref(), e.sid.as_deref(), e.gdata_id.as_deref()),
         (None, None, None)
     );
-    assert!(e.trace_id.is_some());
+    assert_eq!((e.trace_id, e.span_id), (None, None));
+}
+
+struct PanickingSink;
+impl telemetry::Sink for PanickingSink {
+    fn accept(&self, _: telemetry::EventRecord) {
+        panic!("sink bug");
+    }
+}
+
+#[test]
+fn a_panicking_sink_does_not_panic_the_caller_and_is_counted() {
+    let before = telemetry::sink_panics();
+    telemetry::with_sink(std::sync::Arc::new(PanickingSink), || {
+        telemetry::emit(interact());
+        telemetry::emit(interact());
+    });
+    assert!(telemetry::sink_panics() >= before + 2);
+}
+
+/// Emits from its own `Drop`, which runs when the scope that installed it ends.
+struct EmitsOnDrop;
+impl telemetry::Sink for EmitsOnDrop {
+    fn accept(&self, _: telemetry::EventRecord) {}
+}
+impl Drop for EmitsOnDrop {
+    fn drop(&mut self) {
+        telemetry::emit(interact());
+    }
+}
+
+#[test]
+fn a_sink_whose_drop_emits_is_dropped_safely_after_its_scope() {
+    let outer = capture(|| {
+        telemetry::with_sink(std::sync::Arc::new(EmitsOnDrop), || {
+            telemetry::emit(interact())
+        });
+    });
+    // The drop-time emit went to the sink that was current again: the capture.
+    assert_eq!(outer.len(), 1);
 }
 
 #[test]
@@ -182,11 +221,15 @@ async fn context_follows_a_future_across_awaits_and_into_spawned_tasks() {
     }
     let spawned = sink.take_envelopes();
     assert_eq!(spawned.len(), 2);
-    let uids: Vec<Option<&str>> = spawned.iter().map(|e| e.uid.as_deref()).collect();
+    let traces: Vec<_> = spawned
+        .iter()
+        .map(|e| (e.uid.as_deref(), e.trace_id))
+        .collect();
     assert!(
-        uids.contains(&Some("u_async")) && uids.contains(&None),
-        "{uids:?}"
+        traces.contains(&(Some("u_async"), Some(ctx.trace_id()))),
+        "{traces:?}"
     );
+    assert!(traces.contains(&(None, None)), "{traces:?}");
 }
 
 #[test]

@@ -117,13 +117,17 @@ impl CatalogEntry {
         }
     }
 
-    /// The schema with descriptions removed: what two definitions must share to agree.
+    /// The schema with its prose (`title` and `description` keywords) removed: what
+    /// two definitions must share to agree. A keyword's value is a string; a
+    /// property that happens to be named `title` maps to a schema object and stays.
     fn shape(&self) -> Value {
         fn strip(v: &Value) -> Value {
             match v {
                 Value::Object(m) => Value::Object(
                     m.iter()
-                        .filter(|(k, _)| !matches!(k.as_str(), "description" | "title"))
+                        .filter(|(k, v)| {
+                            !(matches!(k.as_str(), "description" | "title") && v.is_string())
+                        })
                         .map(|(k, v)| (k.clone(), strip(v)))
                         .collect(),
                 ),
@@ -362,6 +366,12 @@ mod tests {
     fn schema_a_documented(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "object", "description": "docs differ", "properties": {"a": {"type": "string", "description": "x"}}, "required": ["a"]})
     }
+    fn schema_title_string(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "properties": {"title": {"type": "string"}}})
+    }
+    fn schema_title_integer(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "properties": {"title": {"type": "integer"}}})
+    }
     fn schema_b(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"$ref": "#/$defs/B"}}})
     }
@@ -403,6 +413,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("version = 2"), "{text}");
+    }
+
+    #[test]
+    fn fields_named_like_schema_keywords_still_conflict() {
+        let regs = [
+            reg("OE_T", 1, "a::A", schema_title_string),
+            reg("OE_T", 1, "b::B", schema_title_integer),
+        ];
+        let err = Catalog::from_registrations(&regs).check().unwrap_err();
+        assert!(err.to_string().contains("{title: integer}"), "{err}");
     }
 
     #[test]

@@ -144,14 +144,7 @@ impl Context {
     /// The guard is not `Send`, so it cannot be held across an `.await` in a
     /// spawned task; use [`Context::scope`] for async code.
     pub fn enter(&self) -> ContextGuard {
-        let previous = CURRENT
-            .try_with(|c| c.replace(Some(self.clone())))
-            .ok()
-            .flatten();
-        ContextGuard {
-            previous,
-            _not_send: PhantomData,
-        }
+        ContextGuard::swap_in(Some(self.clone()))
     }
 
     /// Runs `future` with this context current on every poll.
@@ -166,7 +159,7 @@ impl Context {
     /// # });
     /// ```
     pub fn scope<F: Future>(self, future: F) -> WithContext<F> {
-        WithContext::new(future, self)
+        WithContext::new(future, Some(self))
     }
 }
 
@@ -176,6 +169,17 @@ pub struct ContextGuard {
     previous: Option<Context>,
     // Raw pointers are neither Send nor Sync: the guard must drop on its own thread.
     _not_send: PhantomData<*const ()>,
+}
+
+impl ContextGuard {
+    /// Makes `context` (possibly none) current until the guard drops.
+    fn swap_in(context: Option<Context>) -> Self {
+        let previous = CURRENT.try_with(|c| c.replace(context)).ok().flatten();
+        ContextGuard {
+            previous,
+            _not_send: PhantomData,
+        }
+    }
 }
 
 impl Drop for ContextGuard {
@@ -197,29 +201,30 @@ pin_project! {
         // `None` only while being dropped.
         #[pin]
         inner: Option<F>,
-        context: Context,
+        // `None`: the future runs with no context (as it was when captured).
+        context: Option<Context>,
     }
 
     impl<F> PinnedDrop for WithContext<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            let _guard = this.context.enter();
+            let _guard = ContextGuard::swap_in(this.context.clone());
             this.inner.set(None);
         }
     }
 }
 
 impl<F> WithContext<F> {
-    fn new(inner: F, context: Context) -> Self {
+    fn new(inner: F, context: Option<Context>) -> Self {
         WithContext {
             inner: Some(inner),
             context,
         }
     }
 
-    /// The context this future runs in.
-    pub fn context(&self) -> &Context {
-        &self.context
+    /// The context this future runs in (`None`: no context).
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_ref()
     }
 }
 
@@ -228,7 +233,7 @@ impl<F: Future> Future for WithContext<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _guard = this.context.enter();
+        let _guard = ContextGuard::swap_in(this.context.clone());
         match this.inner.as_pin_mut() {
             Some(inner) => inner.poll(cx),
             // `inner` is emptied only inside `drop`, after which nobody can poll.
@@ -255,13 +260,13 @@ impl<F: Future> Future for WithContext<F> {
 pub trait FutureExt: Future + Sized {
     /// Runs this future with `context` current on every poll.
     fn with_context(self, context: Context) -> WithContext<Self> {
-        WithContext::new(self, context)
+        WithContext::new(self, Some(context))
     }
 
     /// Runs this future with the context current *now* (at the call), for example
-    /// to carry it into `tokio::spawn`.
+    /// to carry it into `tokio::spawn`. With none current, the future runs with none.
     fn with_current_context(self) -> WithContext<Self> {
-        WithContext::new(self, Context::current())
+        WithContext::new(self, Context::try_current())
     }
 }
 

@@ -7,9 +7,10 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -96,8 +97,11 @@ impl ScopedSinkGuard {
 impl Drop for ScopedSinkGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        let _ = SCOPED.try_with(|s| *s.borrow_mut() = previous);
+        // Drop the outgoing sink only after the slot is released: its `Drop` (or a
+        // record it still holds) may emit, which reads the slot.
+        let outgoing = SCOPED.try_with(|s| s.replace(previous)).ok().flatten();
         STATE.fetch_sub(SCOPED_STEP, Ordering::AcqRel);
+        drop(outgoing);
     }
 }
 
@@ -151,12 +155,13 @@ fn with_current_sink(f: impl FnOnce(&dyn Sink)) {
     }
 }
 
-/// Hands a payload to the current sink with `context`, if a sink exists; the
-/// payload and context are built only then. For payload types other than typed events.
+/// Hands a payload to the current sink with `context` (`None`: the event belongs
+/// to no request, and its ids are sent as null), if a sink exists; the payload and
+/// context are built only then. For payload types other than typed events.
 #[inline(always)]
 pub fn dispatch_payload<P: EventPayload>(
     make: impl FnOnce() -> P,
-    context: impl FnOnce() -> Context,
+    context: impl FnOnce() -> Option<Context>,
 ) {
     // The no-sink check is inlined into the caller; everything else is out of line
     // so it does not bloat (or slow) the caller's fast path.
@@ -166,13 +171,44 @@ pub fn dispatch_payload<P: EventPayload>(
 }
 
 #[inline(never)]
-fn dispatch_to_sink<P: EventPayload>(make: impl FnOnce() -> P, context: impl FnOnce() -> Context) {
-    with_current_sink(|sink| sink.accept(EventRecord::new(Box::new(make()), context())));
+fn dispatch_to_sink<P: EventPayload>(
+    make: impl FnOnce() -> P,
+    context: impl FnOnce() -> Option<Context>,
+) {
+    with_current_sink(|sink| {
+        let record = EventRecord::new(Box::new(make()), context());
+        // A sink runs in the caller's request path: its bug must not become the caller's panic.
+        if panic::catch_unwind(AssertUnwindSafe(|| sink.accept(record))).is_err() {
+            report_sink_panic();
+        }
+    });
 }
 
-/// Emits a typed event in the current context.
+static SINK_PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times a sink panicked in `accept` (each such event is lost).
+pub fn sink_panics() -> u64 {
+    SINK_PANICS.load(Ordering::Relaxed)
+}
+
+#[cold]
+fn report_sink_panic() {
+    let n = SINK_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
+    // Rate-limited: the 1st, 2nd, 4th, 8th... occurrence.
+    if n.is_power_of_two() {
+        tracing::error!(
+            target: "telemetry",
+            panics = n,
+            "a telemetry sink panicked in accept(); the event was dropped and the caller went on"
+        );
+    }
+}
+
+/// Emits a typed event in the current context (outside any context, its `uid`,
+/// `sid`, `gdata_id`, `trace_id` and `span_id` are null).
 ///
-/// Never blocks and never panics. With no sink installed it costs one atomic load;
+/// Never blocks and never panics (a panicking sink is caught and counted, see
+/// [`sink_panics`]). With no sink installed it costs one atomic load;
 /// with one, the event is boxed and handed over, and serialization happens in the
 /// sink (on the transport's worker).
 ///
@@ -187,7 +223,7 @@ fn dispatch_to_sink<P: EventPayload>(make: impl FnOnce() -> P, context: impl FnO
 /// ```
 #[inline(always)]
 pub fn emit<E: TelemetryEvent>(event: E) {
-    dispatch_payload(|| event, Context::current);
+    dispatch_payload(|| event, Context::try_current);
 }
 
 impl Context {
@@ -207,6 +243,6 @@ impl Context {
     /// ```
     #[inline(always)]
     pub fn emit<E: TelemetryEvent>(&self, event: E) {
-        dispatch_payload(|| event, || self.clone());
+        dispatch_payload(|| event, || Some(self.clone()));
     }
 }

@@ -173,7 +173,7 @@ pub struct EventRecord {
     payload: Box<dyn EventPayload>,
     event_id: uuid::Uuid,
     timestamp: Timestamp,
-    context: Context,
+    context: Option<Context>,
 }
 
 impl fmt::Debug for EventRecord {
@@ -189,7 +189,7 @@ impl fmt::Debug for EventRecord {
 
 impl EventRecord {
     /// A record of `payload` happening now in `context`, with a fresh UUIDv7 id.
-    pub fn new(payload: Box<dyn EventPayload>, context: Context) -> Self {
+    pub fn new(payload: Box<dyn EventPayload>, context: Option<Context>) -> Self {
         let timestamp = Timestamp::now();
         EventRecord {
             payload,
@@ -214,9 +214,9 @@ impl EventRecord {
         self.timestamp
     }
 
-    /// The context captured at emit time.
-    pub fn context(&self) -> &Context {
-        &self.context
+    /// The context captured at emit time; `None` when the event belongs to no request.
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_ref()
     }
 
     /// Builds the wire envelope: `event_data` from the payload, scrubbed per
@@ -228,17 +228,18 @@ impl EventRecord {
             .event_data()
             .map_err(|source| EventError::Data { kind, source })?;
         config.scrubber().scrub_map(&mut event_data);
+        let ctx = self.context.as_ref();
         let envelope = Envelope {
             event_id: self.event_id,
             event_type: kind.name().to_string(),
             schema_version: std::num::NonZeroU32::new(kind.version())
                 .unwrap_or(std::num::NonZeroU32::MIN),
             timestamp: self.timestamp,
-            uid: self.context.uid().map(str::to_owned),
-            sid: self.context.sid().map(str::to_owned),
-            gdata_id: self.context.gdata_id().map(str::to_owned),
-            trace_id: Some(self.context.trace_id()),
-            span_id: self.context.span_id(),
+            uid: ctx.and_then(Context::uid).map(str::to_owned),
+            sid: ctx.and_then(Context::sid).map(str::to_owned),
+            gdata_id: ctx.and_then(Context::gdata_id).map(str::to_owned),
+            trace_id: ctx.map(Context::trace_id),
+            span_id: ctx.and_then(Context::span_id),
             source: Source {
                 service: config.service().to_string(),
                 service_version: config.service_version().map(str::to_owned),

@@ -1,7 +1,8 @@
 //! W3C trace and span ids, and the UUIDv7 event id.
 //!
-//! Ids are made from a thread-local fast generator (`fastrand`, seeded from the OS):
-//! an emit must not pay for a system call. They need to be unique, not secret.
+//! Ids are made from `fastrand`'s thread-local generator (wyrand, seeded per thread
+//! from a hash of the time and thread id): an emit must not pay for a system call.
+//! Ids need to be unique, not secret.
 
 use std::fmt;
 use std::num::{NonZeroU128, NonZeroU64};

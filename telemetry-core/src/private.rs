@@ -115,15 +115,30 @@ impl<'g> ObjectSchema<'g> {
     pub fn field<T: JsonSchema + ?Sized>(
         &mut self,
         key: &str,
-        redacted: bool,
         required: bool,
         description: Option<&'static str>,
     ) -> &mut Self {
-        let mut schema = if redacted {
-            redacted_schema()
-        } else {
-            self.generator.subschema_for::<T>().to_value()
-        };
+        let schema = self.generator.subschema_for::<T>().to_value();
+        self.insert(key, schema, required, description)
+    }
+
+    /// A `#[telemetry(redact)]` field: always the marker string, whatever its type.
+    pub fn redacted_field(
+        &mut self,
+        key: &str,
+        required: bool,
+        description: Option<&'static str>,
+    ) -> &mut Self {
+        self.insert(key, redacted_schema(), required, description)
+    }
+
+    fn insert(
+        &mut self,
+        key: &str,
+        mut schema: Value,
+        required: bool,
+        description: Option<&'static str>,
+    ) -> &mut Self {
         if let (Some(d), Value::Object(obj)) = (description, &mut schema) {
             obj.insert("description".into(), Value::String(d.into()));
         }

@@ -1,12 +1,12 @@
 //! Scrubbing of `event_data` by key, as wire-format.md ("Scrubbing") specifies.
 //!
-//! A key is normalized first: camelCase humps, `-`, `.` and ` ` become `_`, and
-//! it is lowercased (`xsrfToken` and `X-XSRF-Token` both read `xsrf_token`). Then
-//! it matches if it contains one of the substring patterns, or has one of the
-//! whole-word patterns as a `_`-separated word. `auth` matches anywhere except as
-//! the words `author` / `authors` (`author_id` is kept, `authorization` is not).
-//! Splitting camelCase humps is this SDK's reading of "whole words"; it only ever
-//! redacts more, never less.
+//! Substring patterns (`password`, `token`, ...) are looked for in the key
+//! lowercased with `-`, `.` and ` ` read as `_`, so `passWord`, `X-Api-Key` and
+//! `client.secret` all match. Whole-word patterns (`ssn`, `jwt`, `csrf`, `xsrf`) and
+//! the `author`/`authors` exception to `auth` look at words, where camelCase humps
+//! also split words (`userSSN` has the word `ssn`; `authorName` the word `author`).
+//! Splitting humps is this SDK's reading of "whole words"; it is never applied to
+//! the substring patterns, so it can only find more words, not hide a substring.
 
 use serde_json::{Map, Value};
 
@@ -71,7 +71,7 @@ impl Scrubber {
         self.extra.extend(
             patterns
                 .into_iter()
-                .map(|p| normalize_key(p.as_ref()))
+                .map(|p| normalize_key(p.as_ref(), false))
                 .filter(|p| !p.is_empty()),
         );
         self
@@ -87,11 +87,18 @@ impl Scrubber {
         if !self.enabled {
             return false;
         }
-        let key = normalize_key(key);
-        SUBSTRING_PATTERNS.iter().any(|p| key.contains(p))
-            || key.split('_').any(|w| WORD_PATTERNS.contains(&w))
-            || has_auth_other_than_author(&key)
-            || self.extra.iter().any(|p| key.contains(p.as_str()))
+        let flat = normalize_key(key, false);
+        if SUBSTRING_PATTERNS.iter().any(|p| flat.contains(p))
+            || self.extra.iter().any(|p| flat.contains(p.as_str()))
+        {
+            return true;
+        }
+        let words = normalize_key(key, true);
+        words.split('_').any(|w| WORD_PATTERNS.contains(&w))
+            || has_auth_other_than_author(&words)
+            // Odd casing (`aUth`) can split `auth` itself into two words; then the
+            // word reading has no `auth` at all, and the flat reading decides.
+            || (flat.contains("auth") && !words.contains("auth"))
     }
 
     /// Scrubs every object in `value`, at any depth.
@@ -121,12 +128,12 @@ impl Scrubber {
     }
 }
 
-/// camelCase humps, `-`, `.` and ` ` to `_`, then lowercase.
-fn normalize_key(key: &str) -> String {
+/// `-`, `.` and ` ` to `_`, lowercase; with `split_humps`, camelCase humps to `_` too.
+fn normalize_key(key: &str, split_humps: bool) -> String {
     let mut out = String::with_capacity(key.len() + 4);
     let mut prev_lower_or_digit = false;
     for ch in key.chars() {
-        if ch.is_uppercase() && prev_lower_or_digit {
+        if split_humps && ch.is_uppercase() && prev_lower_or_digit {
             out.push('_');
         }
         prev_lower_or_digit = ch.is_lowercase() || ch.is_ascii_digit();
@@ -317,6 +324,29 @@ mod tests {
         }
     }
 
+    /// A key that spells `pattern` with random casing and separators, inside random text.
+    fn key_containing(patterns: &'static [&'static str]) -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(patterns),
+            "[a-z0-9]{0,5}",
+            "[a-zA-Z0-9]{0,5}",
+            prop::collection::vec(any::<bool>(), 16),
+            prop::sample::select(vec!['_', '-', '.', ' ']),
+        )
+            .prop_map(|(pattern, prefix, suffix, upper, sep)| {
+                let spelled: String = pattern
+                    .chars()
+                    .zip(upper.iter().cycle())
+                    .map(|(c, up)| match c {
+                        '_' => sep,
+                        c if *up => c.to_ascii_uppercase(),
+                        c => c,
+                    })
+                    .collect();
+                format!("{prefix}{spelled}{suffix}")
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(
             std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
@@ -328,6 +358,24 @@ mod tests {
             let mut scrubbed = v.clone();
             s.scrub_value(&mut scrubbed);
             check(&s, &v, &scrubbed)?;
+        }
+
+        /// Independent of `key_matches`' own logic: built to contain a pattern, so must match.
+        #[test]
+        fn any_spelling_of_a_substring_pattern_matches(key in key_containing(SUBSTRING_PATTERNS)) {
+            prop_assert!(Scrubber::default().key_matches(&key), "{} was not matched", key);
+        }
+
+        #[test]
+        fn any_spelling_of_a_whole_word_pattern_between_separators_matches(
+            word in prop::sample::select(WORD_PATTERNS),
+            upper in any::<bool>(),
+            before in "([a-z]{1,5}_)?",
+            after in "(_[a-z]{1,5})?",
+        ) {
+            let word = if upper { word.to_ascii_uppercase() } else { word.to_string() };
+            let key = format!("{before}{word}{after}");
+            prop_assert!(Scrubber::default().key_matches(&key), "{} was not matched", key);
         }
 
         #[test]

@@ -75,11 +75,9 @@ impl CapturingSink {
 /// assert_eq!(events[0].event_type, "PING");
 /// ```
 pub fn capture<R>(f: impl FnOnce() -> R) -> Vec<Envelope> {
-    capture_records(f)
-        .1
-        .iter()
-        .map(to_envelope_or_panic)
-        .collect()
+    let sink = Arc::new(CapturingSink::default());
+    with_sink(sink.clone(), f);
+    sink.take_envelopes()
 }
 
 /// Runs `f` and returns its output and the raw records it emitted on this thread.
@@ -95,10 +93,4 @@ pub async fn capture_async<F: Future>(future: F) -> (F::Output, Vec<Envelope>) {
     let sink = Arc::new(CapturingSink::default());
     let out = sink.scope(future).await;
     (out, sink.take_envelopes())
-}
-
-fn to_envelope_or_panic(record: &EventRecord) -> Envelope {
-    record
-        .to_envelope(&EnvelopeConfig::default())
-        .unwrap_or_else(|e| panic!("captured event is not sendable: {e}"))
 }

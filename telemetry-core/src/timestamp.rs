@@ -102,6 +102,11 @@ impl fmt::Debug for Timestamp {
 impl std::str::FromStr for Timestamp {
     type Err = TimestampParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // `time`'s `[year]` also takes a sign and more digits; the wire format is
+        // exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+        if s.len() != 27 || !s.as_bytes()[0].is_ascii_digit() {
+            return Err(TimestampParseError(s.to_string()));
+        }
         let dt = PrimitiveDateTime::parse(s, WIRE_FORMAT)
             .map_err(|_| TimestampParseError(s.to_string()))?
             .assume_utc();
@@ -156,6 +161,9 @@ mod tests {
             "2026-11-24T10:15:02Z",
             "2026-11-24 10:15:02.123456Z",
             "2026-11-24T10:15:02.1234567Z",
+            "+2026-11-24T10:15:02.123456Z",
+            "-2026-11-24T10:15:02.123456Z",
+            "+02026-11-24T10:15:02.123456Z",
         ] {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad} should be refused");
         }

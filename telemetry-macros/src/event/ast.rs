@@ -1,7 +1,6 @@
 //! The derive's input as plain data: the struct, its `#[telemetry]` attributes and
 //! the serde attributes that decide its JSON keys.
 
-use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Data, DeriveInput, Expr, Fields, Ident, Lit, LitInt, LitStr, Token, Type};
 
@@ -52,7 +51,15 @@ impl<'a> Event<'a> {
             fields: Vec::new(),
         };
         for attr in telemetry_attrs(&input.attrs) {
-            let parsed = attr.parse_nested_meta(|meta| event.container_item(cx, meta));
+            let parsed = attr.parse_nested_meta(|meta| {
+                // A malformed item is reported and skipped, so the items after it
+                // are still read and every mistake shows in one build.
+                if let Err(e) = event.container_item(cx, &meta) {
+                    cx.syn_error(e);
+                    skip_unknown(&meta);
+                }
+                Ok(())
+            });
             if let Err(e) = parsed {
                 cx.syn_error(e);
             }
@@ -66,13 +73,13 @@ impl<'a> Event<'a> {
         Some(event)
     }
 
-    fn container_item(&mut self, cx: &Ctxt, meta: ParseNestedMeta) -> syn::Result<()> {
+    fn container_item(&mut self, cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<()> {
         if meta.path.is_ident("event") {
             self.name_written = true;
-            let lit = string_value(&meta, "event = \"OE_NAME\"")?;
-            set_once(cx, &meta, &mut self.name, lit);
+            let lit = string_value(meta, "event = \"OE_NAME\"")?;
+            set_once(cx, meta, &mut self.name, lit);
         } else if meta.path.is_ident("version") {
-            let lit: LitInt = match expect_value(&meta, "version = 2")? {
+            let lit: LitInt = match expect_value(meta, "version = 2")? {
                 Expr::Lit(syn::ExprLit {
                     lit: Lit::Int(lit), ..
                 }) => lit,
@@ -84,13 +91,15 @@ impl<'a> Event<'a> {
                 }
             };
             let number = lit.base10_parse::<u32>()?;
-            set_once(cx, &meta, &mut self.version, (number, lit));
+            set_once(cx, meta, &mut self.version, (number, lit));
         } else if meta.path.is_ident("crate") {
-            let lit = string_value(&meta, "crate = \"path::to::telemetry\"")?;
-            let path = lit.parse::<syn::Path>()?;
-            set_once(cx, &meta, &mut self.crate_path, path);
+            let lit = string_value(meta, "crate = \"path::to::telemetry\"")?;
+            let path = lit.parse::<syn::Path>().map_err(|_| {
+                syn::Error::new_spanned(&lit, "expected a path: `crate = \"path::to::telemetry\"`")
+            })?;
+            set_once(cx, meta, &mut self.crate_path, path);
         } else {
-            skip_unknown(&meta);
+            skip_unknown(meta);
             cx.error_spanned_by(
                 &meta.path,
                 format!(
@@ -248,9 +257,4 @@ fn doc_of(attrs: &[Attribute]) -> Option<String> {
         .collect();
     let text = lines.join("\n").trim().to_string();
     (!text.is_empty()).then_some(text)
-}
-
-/// The span to blame when the whole attribute is missing.
-pub fn derive_span(event: &Event) -> Span {
-    event.ident.span()
 }

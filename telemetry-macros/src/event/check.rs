@@ -16,7 +16,7 @@ fn check_name(cx: &Ctxt, event: &Event) {
     match &event.name {
         None if event.name_written => {}
         None => cx.syn_error(syn::Error::new(
-            super::ast::derive_span(event),
+            event.ident.span(),
             "missing event name: add #[telemetry(event = \"OE_NAME\")] to the struct",
         )),
         Some(lit) => {
@@ -60,6 +60,17 @@ fn check_serde_shape(cx: &Ctxt, event: &Event) {
 
 fn check_fields(cx: &Ctxt, event: &Event) {
     for field in &event.fields {
+        if let (true, Some(with), true) = (
+            field.serde.flatten,
+            &field.serde.custom_serialize,
+            field.redact.is_some() || field.skip.is_some(),
+        ) {
+            cx.error_spanned_by(
+                with,
+                "`redact` and `skip` on a flattened field find its keys through the field type's own \
+                 Serialize impl, which `serialize_with`/`with` replaces; redact or skip the inner fields instead",
+            );
+        }
         if let (Some(redact), Some(_)) = (&field.redact, &field.skip) {
             cx.error_spanned_by(
                 redact,

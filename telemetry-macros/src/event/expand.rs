@@ -1,8 +1,8 @@
 //! The code `#[derive(TelemetryEvent)]` generates: the `TelemetryEvent` impl, the
 //! JSON Schema of `event_data`, and the catalog registration.
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use proc_macro2::{Group, Ident, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use super::ast::{Event, Field};
@@ -19,7 +19,7 @@ pub fn generate(event: &Event) -> TokenStream {
     let data_steps = event.fields.iter().filter_map(|f| data_step(event, f));
     let schema_steps = event.fields.iter().filter_map(|f| schema_step(event, f));
     let doc = option_str(event.doc.as_deref());
-    let line = quote_spanned!(ident.span()=> line!());
+    let line = quote_spanned!(ident.span()=> ::core::line!());
 
     quote! {
         #[doc(hidden)]
@@ -87,20 +87,44 @@ fn data_step(event: &Event, field: &Field) -> Option<TokenStream> {
 }
 
 /// This field's part of the schema; spanned on the type so a missing `JsonSchema`
-/// impl points at it.
+/// impl points at it. A redacted field's schema is fixed, so its type needs no impl.
 fn schema_step(event: &Event, field: &Field) -> Option<TokenStream> {
     if field.serde.never_serialized || field.skip.is_some() {
         return None;
     }
-    let ty = field.ty;
+    // The schema fn is not inside the impl, so `Self` must be spelled out.
+    let ty = replace_self(field.ty.to_token_stream(), event.ident);
     let redacted = field.redact.is_some();
     if field.serde.flatten {
-        return Some(quote_spanned!(ty.span()=> .flatten::<#ty>(#redacted)));
+        return Some(quote_spanned!(field.ty.span()=> .flatten::<#ty>(#redacted)));
     }
     let key = field.key(&event.serde);
     let required = !field.serde.conditionally_skipped;
     let doc = option_str(field.doc.as_deref());
-    Some(quote_spanned!(ty.span()=> .field::<#ty>(#key, #redacted, #required, #doc)))
+    if redacted {
+        return Some(quote!(.redacted_field(#key, #required, #doc)));
+    }
+    Some(quote_spanned!(field.ty.span()=> .field::<#ty>(#key, #required, #doc)))
+}
+
+/// `Self` anywhere in `tokens` becomes the struct's name.
+fn replace_self(tokens: TokenStream, ident: &Ident) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Ident(i) if i == "Self" => {
+                let mut named = ident.clone();
+                named.set_span(i.span());
+                TokenTree::Ident(named)
+            }
+            TokenTree::Group(g) => {
+                let mut group = Group::new(g.delimiter(), replace_self(g.stream(), ident));
+                group.set_span(g.span());
+                TokenTree::Group(group)
+            }
+            other => other,
+        })
+        .collect()
 }
 
 fn option_str(s: Option<&str>) -> TokenStream {

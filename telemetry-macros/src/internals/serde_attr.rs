@@ -85,6 +85,8 @@ pub struct SerdeField {
     pub never_serialized: bool,
     /// `skip_serializing_if`: sometimes absent.
     pub conditionally_skipped: bool,
+    /// `serialize_with` or `with`: the written value is not the type's own `Serialize`.
+    pub custom_serialize: Option<syn::Path>,
 }
 
 /// Reads `#[serde(...)]` attributes of a container.
@@ -92,7 +94,11 @@ pub fn container(attrs: &[Attribute]) -> SerdeContainer {
     let mut out = SerdeContainer::default();
     for_each_serde_item(attrs, |meta| {
         if meta.path.is_ident("rename_all") {
-            out.rename_all = serialize_name(&meta)?.and_then(|s| RenameRule::from_str(&s));
+            // Only the serialize side matters; a separate `rename_all(deserialize = ..)`
+            // must not undo an earlier `rename_all(serialize = ..)`.
+            if let Some(rule) = serialize_name(&meta)?.and_then(|s| RenameRule::from_str(&s)) {
+                out.rename_all = Some(rule);
+            }
         } else if ["transparent", "into", "remote"]
             .iter()
             .any(|n| meta.path.is_ident(n))
@@ -112,13 +118,19 @@ pub fn field(attrs: &[Attribute]) -> SerdeField {
     let mut out = SerdeField::default();
     for_each_serde_item(attrs, |meta| {
         if meta.path.is_ident("rename") {
-            out.rename = serialize_name(&meta)?;
+            // As above: `rename(deserialize = ..)` alone must not clear the serialize name.
+            if let Some(name) = serialize_name(&meta)? {
+                out.rename = Some(name);
+            }
         } else if meta.path.is_ident("flatten") {
             out.flatten = true;
         } else if meta.path.is_ident("skip") || meta.path.is_ident("skip_serializing") {
             out.never_serialized = true;
         } else if meta.path.is_ident("skip_serializing_if") {
             out.conditionally_skipped = true;
+            skip_value(&meta)?;
+        } else if meta.path.is_ident("serialize_with") || meta.path.is_ident("with") {
+            out.custom_serialize = Some(meta.path.clone());
             skip_value(&meta)?;
         } else {
             skip_value(&meta)?;
