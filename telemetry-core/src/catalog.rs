@@ -26,6 +26,8 @@ use serde_json::{Map, Value};
 pub enum Origin {
     /// A struct with `#[derive(TelemetryEvent)]`.
     Struct,
+    /// A function with `#[instrumented(event = "...")]`.
+    Function,
 }
 
 /// One kind as registered at compile time. Made by the derive; rarely by hand.
@@ -45,9 +47,30 @@ pub struct KindRegistration {
     pub file: &'static str,
     /// Line of the definition.
     pub line: u32,
+    /// Field names an instrumented function declares (`fields(...)`, or every
+    /// parameter with `args`); empty for structs, whose fields are in the schema.
+    pub declared_fields: &'static [&'static str],
 }
 
 inventory::collect!(KindRegistration);
+
+/// The `event_data` schema every `#[instrumented]` function shares. `fields` is an
+/// open object: which keys a call records is per function (see
+/// [`CatalogEntry::declared_fields`]), so many functions can share one event name.
+pub fn call_schema(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "properties": {
+            "function": {"type": "string"},
+            "module": {"type": "string"},
+            "duration_us": {"type": "integer", "minimum": 0},
+            "outcome": {"type": "string", "enum": ["ok", "error", "cancelled", "panic"]},
+            "error": {"type": ["string", "null"]},
+            "fields": {"type": "object"}
+        },
+        "required": ["function", "module", "duration_us", "outcome", "error", "fields"]
+    })
+}
 
 /// One field of a kind, as the tracking plan lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +103,9 @@ pub struct CatalogEntry {
     pub fields: Vec<FieldEntry>,
     /// The JSON Schema (draft 2020-12) of `event_data`.
     pub schema: Value,
+    /// For an instrumented function: the keys of `fields` it declares.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub declared_fields: Vec<&'static str>,
 }
 
 impl CatalogEntry {
@@ -114,6 +140,7 @@ impl CatalogEntry {
             defined_at: format!("{}:{}", reg.file, reg.line),
             fields: fields_of(&schema),
             schema,
+            declared_fields: reg.declared_fields.to_vec(),
         }
     }
 
@@ -390,6 +417,7 @@ mod tests {
             schema,
             file: "src/x.rs",
             line: 7,
+            declared_fields: &[],
         }
     }
 

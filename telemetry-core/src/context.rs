@@ -173,7 +173,7 @@ pub struct ContextGuard {
 
 impl ContextGuard {
     /// Makes `context` (possibly none) current until the guard drops.
-    fn swap_in(context: Option<Context>) -> Self {
+    pub(crate) fn swap_in(context: Option<Context>) -> Self {
         let previous = CURRENT.try_with(|c| c.replace(context)).ok().flatten();
         ContextGuard {
             previous,

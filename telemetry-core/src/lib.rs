@@ -4,6 +4,7 @@
 //! Users depend on the `telemetry` facade, which re-exports this crate. This
 //! crate knows nothing of tokio, HTTP or any transport: those implement [`Sink`].
 
+mod call;
 mod catalog;
 mod context;
 mod dispatch;
@@ -18,6 +19,7 @@ mod timestamp;
 pub mod private;
 pub mod testing;
 
+pub use call::{record, Outcome};
 pub use catalog::{
     Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin,
 };

@@ -6,7 +6,9 @@ pub use schemars;
 pub use serde;
 pub use serde_json;
 
-pub use crate::catalog::{KindRegistration, Origin};
+pub use crate::call::{serialize_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall, Outcome};
+pub use crate::catalog::{call_schema, KindRegistration, Origin};
+pub use tracing;
 pub use crate::event::{EventDataError, EventKind, TelemetryEvent};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -18,15 +20,20 @@ use crate::scrub::REDACTED;
 /// Marks a property schema as always redacted.
 pub const REDACTED_SCHEMA_KEY: &str = "x-telemetry-redacted";
 
-/// Serializes an event value into its `event_data` object.
+/// Serializes a value to JSON.
 ///
 /// Through JSON text rather than `serde_json::to_value`: the latter widens an
 /// `f32` to `f64` (`0.12f32` would be sent as `0.11999999731779099`), while the
 /// text writer prints an `f32` in its shortest round-trip form. This runs on the
-/// sink's worker, not in the caller's path.
+/// sink's worker, or (for `#[instrumented]` fields) only when a sink exists.
+pub fn to_value<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Value> {
+    let text = serde_json::to_vec(value)?;
+    serde_json::from_slice(&text)
+}
+
+/// Serializes an event value into its `event_data` object.
 pub fn to_object<T: Serialize + ?Sized>(value: &T) -> Result<Map<String, Value>, EventDataError> {
-    let text = serde_json::to_vec(value).map_err(EventDataError::Serialize)?;
-    match serde_json::from_slice(&text).map_err(EventDataError::Serialize)? {
+    match to_value(value).map_err(EventDataError::Serialize)? {
         Value::Object(map) => Ok(map),
         other => Err(EventDataError::NotAnObject(json_type_name(&other))),
     }
@@ -184,5 +191,112 @@ impl<'g> ObjectSchema<'g> {
             Value::Array(std::mem::take(&mut self.required)),
         );
         Schema::from(obj)
+    }
+}
+
+// ---- #[instrumented] support -------------------------------------------------
+//
+// The generated code picks an implementation by "autoref specialization": for a
+// receiver `x: &T`, `x.method()` finds an impl on `T` itself before one on `&T`,
+// so `Result` (or `Serialize`) types take the first and everything else the
+// fallback, decided at compile time with no runtime cost.
+
+/// `outcome` of a `Result` return value: `error` for `Err`.
+pub trait ResultOutcome {
+    /// The outcome.
+    fn __telemetry_outcome(&self) -> Outcome;
+}
+impl<T, E> ResultOutcome for Result<T, E> {
+    fn __telemetry_outcome(&self) -> Outcome {
+        if self.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Error
+        }
+    }
+}
+/// `outcome` of any other return value: `ok`.
+pub trait PlainOutcome {
+    /// The outcome.
+    fn __telemetry_outcome(&self) -> Outcome {
+        Outcome::Ok
+    }
+}
+impl<T: ?Sized> PlainOutcome for &T {}
+
+/// `err`: the `Display` text of an `Err`.
+pub fn err_display<T, E: std::fmt::Display>(ret: &Result<T, E>) -> Option<String> {
+    ret.as_ref().err().map(ToString::to_string)
+}
+/// `err(Debug)`: the `Debug` text of an `Err`.
+pub fn err_debug<T, E: std::fmt::Debug>(ret: &Result<T, E>) -> Option<String> {
+    ret.as_ref().err().map(|e| format!("{e:?}"))
+}
+
+/// `ret` of a `Result`: its `Ok` value (nothing for `Err`).
+pub trait ResultRet {
+    /// The recorded return value.
+    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value>;
+}
+impl<T: Serialize + std::fmt::Debug, E> ResultRet for Result<T, E> {
+    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value> {
+        self.as_ref().ok().map(|v| how.format(v))
+    }
+}
+/// `ret` of any other value: the value.
+pub trait PlainRet {
+    /// The recorded return value.
+    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value>;
+}
+impl<T: Serialize + std::fmt::Debug + ?Sized> PlainRet for &T {
+    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value> {
+        Some(how.format(*self))
+    }
+}
+
+/// How `ret` records a value.
+#[derive(Clone, Copy, Debug)]
+pub enum RetFormat {
+    /// With serde (`ret`).
+    Serde,
+    /// As `Debug` text (`ret(Debug)`).
+    Debug,
+}
+impl RetFormat {
+    fn format<T: Serialize + std::fmt::Debug + ?Sized>(self, value: &T) -> Value {
+        match self {
+            RetFormat::Serde => serialize_field(value),
+            RetFormat::Debug => Value::String(format!("{value:?}")),
+        }
+    }
+}
+
+/// `args`: a parameter with serde when it implements `Serialize`...
+pub trait ArgSerde {
+    /// The recorded value.
+    fn __telemetry_arg(&self) -> Value;
+}
+impl<T: Serialize + ?Sized> ArgSerde for T {
+    fn __telemetry_arg(&self) -> Value {
+        serialize_field(self)
+    }
+}
+/// ...else as its `Debug` text.
+pub trait ArgDebug {
+    /// The recorded value.
+    fn __telemetry_arg(&self) -> Value;
+}
+impl<T: std::fmt::Debug + ?Sized> ArgDebug for &T {
+    fn __telemetry_arg(&self) -> Value {
+        Value::String(format!("{:?}", *self))
+    }
+}
+
+/// A `fields(k = expr)` value on the `tracing` span: its JSON text, formatted only
+/// if a subscriber asks.
+pub struct JsonDisplay<'a, T: ?Sized>(pub &'a T);
+impl<T: Serialize + ?Sized> std::fmt::Display for JsonDisplay<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&serialize_field(self.0), f)
     }
 }

@@ -60,6 +60,7 @@ pub fn generate(event: &Event) -> TokenStream {
                     schema: __telemetry_schema,
                     file: ::core::file!(),
                     line: #line,
+                    declared_fields: &[],
                 }
             }
         };

@@ -1,0 +1,384 @@
+//! Runtime of `#[instrumented]`: each call is one `tracing` span and, when a sink
+//! exists, one event whose `event_data` is wire-format.md's "event_data of an
+//! instrumented function".
+//!
+//! The generated code creates a [`CallFrame`] when the call starts, enters it
+//! around the body (every poll, for async), and finishes it with the return
+//! value. A frame dropped unfinished reports `panic` (if unwinding) or `cancelled`.
+//! With no sink and no subscriber, a frame is inert: no clock, no ids, no context.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use pin_project_lite::pin_project;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::context::{Context, ContextGuard};
+use crate::dispatch::{dispatch_payload, has_sink};
+use crate::event::{EventDataError, EventKind, EventPayload};
+use crate::ids::SpanId;
+
+/// How an instrumented call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It returned, and not an `Err`.
+    Ok,
+    /// It returned an `Err`.
+    Error,
+    /// Its future was dropped before it finished.
+    Cancelled,
+    /// It unwound.
+    Panic,
+}
+
+/// What the generated code knows about one `#[instrumented]` function; a `static`.
+#[derive(Debug)]
+pub struct CallSite {
+    /// The event kind it emits.
+    pub kind: EventKind,
+    /// The function's name.
+    pub function: &'static str,
+    /// `module_path!()` of the function.
+    pub module: &'static str,
+}
+
+type Fields = Vec<(Cow<'static, str>, Value)>;
+
+thread_local! {
+    /// The `fields` of the innermost instrumented call running on this thread, when
+    /// it will emit an event; where `record` writes.
+    static CURRENT_FIELDS: RefCell<Option<Fields>> = const { RefCell::new(None) };
+}
+
+/// Adds `key: value` to the `fields` of the innermost instrumented call running
+/// on this thread (replacing an earlier value of `key`), and records it on the
+/// current `tracing` span if that span declared the field. Outside an
+/// instrumented call it does nothing.
+///
+/// ```
+/// # use telemetry_core::record;
+/// record("tokens", 42);
+/// record(String::from("model"), "small-1");
+/// ```
+pub fn record(key: impl Into<Cow<'static, str>>, value: impl Serialize) {
+    let key = key.into();
+    let json = CURRENT_FIELDS
+        .try_with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let fields = slot.as_mut()?;
+            let value = serialize_field(&value);
+            upsert(fields, key.clone(), value.clone());
+            Some(value)
+        })
+        .ok()
+        .flatten();
+    if tracing::dispatcher::has_been_set() {
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            let json = json.unwrap_or_else(|| serialize_field(&value));
+            span.record(key.as_ref(), tracing::field::display(&json));
+        }
+    }
+}
+
+fn upsert(fields: &mut Fields, key: Cow<'static, str>, value: Value) {
+    match fields.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, v)) => *v = value,
+        None => fields.push((key, value)),
+    }
+}
+
+/// A field's JSON value; a value serde refuses is recorded as the refusal, not lost silently.
+pub fn serialize_field<T: Serialize + ?Sized>(value: &T) -> Value {
+    match crate::private::to_value(value) {
+        Ok(v) => v,
+        Err(e) => Value::String(format!("<unserializable: {e}>")),
+    }
+}
+
+/// How a finished call ended, computed by the generated code from the return value.
+#[derive(Debug, Default)]
+pub struct CallResult {
+    /// `ok` or `error`.
+    pub outcome: Option<Outcome>,
+    /// The error text (`err`).
+    pub error: Option<String>,
+    /// The return value (`ret`).
+    pub ret: Option<Value>,
+}
+
+/// One instrumented call in progress.
+pub struct CallFrame {
+    site: &'static CallSite,
+    span: tracing::Span,
+    /// The call's context (the caller's, with this call's span id); `None` when inert.
+    context: Option<Context>,
+    /// A sink existed at the start: the call will emit an event.
+    emits: bool,
+    started: Option<Instant>,
+    fields: Fields,
+    panicked: bool,
+    finished: bool,
+}
+
+impl CallFrame {
+    /// Starts a call: picks its span id and context, and records the ids on `span`.
+    #[inline]
+    pub fn start(site: &'static CallSite, span: tracing::Span) -> Self {
+        let emits = has_sink();
+        let context = if emits || !span.is_disabled() {
+            Some(Self::call_context(&span))
+        } else {
+            None
+        };
+        CallFrame {
+            site,
+            span,
+            context,
+            emits,
+            started: None,
+            fields: Vec::new(),
+            panicked: false,
+            finished: false,
+        }
+    }
+
+    #[inline(never)]
+    fn call_context(span: &tracing::Span) -> Context {
+        // A call is a span, and a span needs a trace: with no context, it starts one.
+        let context = Context::try_current()
+            .unwrap_or_default()
+            .with_span_id(SpanId::random());
+        if !span.is_disabled() {
+            span.record("trace_id", tracing::field::display(context.trace_id()));
+            if let Some(id) = context.span_id() {
+                span.record("span_id", tracing::field::display(id));
+            }
+            for (name, value) in [("uid", context.uid()), ("sid", context.sid()), ("gdata_id", context.gdata_id())] {
+                if let Some(value) = value {
+                    span.record(name, value);
+                }
+            }
+        }
+        context
+    }
+
+    /// Whether this call will emit an event (so field values are worth computing).
+    #[inline]
+    pub fn emits(&self) -> bool {
+        self.emits
+    }
+
+    /// The call's context, when it has one.
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_ref()
+    }
+
+    /// Adds a declared field (`fields(...)` or `args`) to the event.
+    pub fn field(&mut self, key: &'static str, value: Value) {
+        upsert(&mut self.fields, Cow::Borrowed(key), value);
+    }
+
+    /// Makes this call current (its span, its context, its `fields` for `record`)
+    /// until the guard drops. The first enter starts the clock.
+    #[inline]
+    pub fn enter(&mut self) -> CallEntered<'_> {
+        if self.context.is_none() {
+            return CallEntered { active: None, _not_send: PhantomData };
+        }
+        self.enter_active()
+    }
+
+    #[inline(never)]
+    fn enter_active(&mut self) -> CallEntered<'_> {
+        if self.started.is_none() && self.emits {
+            self.started = Some(Instant::now());
+        }
+        let span = self.span.enter();
+        let context = ContextGuard::swap_in(self.context.clone());
+        let previous_fields = if self.emits {
+            let fields = std::mem::take(&mut self.fields);
+            CURRENT_FIELDS.try_with(|slot| slot.replace(Some(fields))).ok()
+        } else {
+            None
+        };
+        CallEntered {
+            active: Some(ActiveCall {
+                _span: span,
+                _context: context,
+                previous_fields,
+                fields: &mut self.fields,
+                panicked: &mut self.panicked,
+            }),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Ends the call with its return value; `result` runs only when an event is emitted.
+    #[inline]
+    pub fn finish<R>(mut self, ret: &R, result: impl FnOnce(&R) -> CallResult) {
+        self.finished = true;
+        if self.emits {
+            let result = result(ret);
+            self.emit(result.outcome.unwrap_or(Outcome::Ok), result.error, result.ret);
+        }
+    }
+
+    #[inline(never)]
+    fn emit(&mut self, outcome: Outcome, error: Option<String>, ret: Option<Value>) {
+        let duration_us = self
+            .started
+            .map_or(0, |t| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let mut fields = std::mem::take(&mut self.fields);
+        if let Some(ret) = ret {
+            upsert(&mut fields, Cow::Borrowed("return"), ret);
+        }
+        let event = CallEvent { site: self.site, duration_us, outcome, error, fields };
+        let context = self.context.clone();
+        dispatch_payload(|| event, || context);
+    }
+}
+
+impl Drop for CallFrame {
+    fn drop(&mut self) {
+        if self.finished || !self.emits {
+            return;
+        }
+        let outcome = if self.panicked || std::thread::panicking() {
+            Outcome::Panic
+        } else {
+            Outcome::Cancelled
+        };
+        self.emit(outcome, None, None);
+    }
+}
+
+/// The guard of [`CallFrame::enter`]. Not `Send`: it restores thread-local state.
+pub struct CallEntered<'a> {
+    active: Option<ActiveCall<'a>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+struct ActiveCall<'a> {
+    _span: tracing::span::Entered<'a>,
+    _context: ContextGuard,
+    /// What the fields slot held before (`None`: this call does not collect fields).
+    previous_fields: Option<Option<Fields>>,
+    fields: &'a mut Fields,
+    panicked: &'a mut bool,
+}
+
+impl Drop for ActiveCall<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            *self.panicked = true;
+        }
+        if let Some(previous) = self.previous_fields.take() {
+            if let Ok(Some(fields)) = CURRENT_FIELDS.try_with(|slot| slot.replace(previous)) {
+                *self.fields = fields;
+            }
+        }
+    }
+}
+
+impl CallEntered<'_> {
+    /// Whether the guard does anything (the call has a sink or a subscriber).
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+}
+
+/// The event of one call.
+struct CallEvent {
+    site: &'static CallSite,
+    duration_us: u64,
+    outcome: Outcome,
+    error: Option<String>,
+    fields: Fields,
+}
+
+impl EventPayload for CallEvent {
+    fn kind(&self) -> &'static EventKind {
+        &self.site.kind
+    }
+
+    fn event_data(&self) -> Result<Map<String, Value>, EventDataError> {
+        let mut data = Map::new();
+        data.insert("function".into(), self.site.function.into());
+        data.insert("module".into(), self.site.module.into());
+        data.insert("duration_us".into(), self.duration_us.into());
+        data.insert("outcome".into(), crate::private::to_value(&self.outcome).map_err(EventDataError::Serialize)?);
+        data.insert("error".into(), self.error.clone().map_or(Value::Null, Value::String));
+        let fields = self.fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        data.insert("fields".into(), Value::Object(fields));
+        Ok(data)
+    }
+}
+
+pin_project! {
+    /// The future of an instrumented `async fn`: enters its call on every poll,
+    /// finishes it on completion, reports `cancelled` if dropped before.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InstrumentedCall<F, C> {
+        frame: Option<CallFrame>,
+        #[pin]
+        inner: Option<F>,
+        result: Option<C>,
+    }
+
+    impl<F, C> PinnedDrop for InstrumentedCall<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            // The body's own drop (its locals) runs inside the call, as a poll would.
+            if let Some(frame) = this.frame.as_mut() {
+                let _entered = frame.enter();
+                this.inner.set(None);
+            }
+        }
+    }
+}
+
+impl<F, C> InstrumentedCall<F, C>
+where
+    F: Future,
+    C: FnOnce(&F::Output) -> CallResult,
+{
+    /// Wraps the body of an instrumented `async fn`.
+    pub fn new(frame: CallFrame, inner: F, result: C) -> Self {
+        InstrumentedCall { frame: Some(frame), inner: Some(inner), result: Some(result) }
+    }
+}
+
+impl<F, C> Future for InstrumentedCall<F, C>
+where
+    F: Future,
+    C: FnOnce(&F::Output) -> CallResult,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let (Some(frame), Some(inner)) = (this.frame.as_mut(), this.inner.as_pin_mut()) else {
+            // Only reachable by polling after completion, which futures may refuse.
+            return Poll::Pending;
+        };
+        let polled = {
+            let _entered = frame.enter();
+            inner.poll(cx)
+        };
+        let Poll::Ready(output) = polled else {
+            return Poll::Pending;
+        };
+        if let (Some(frame), Some(result)) = (this.frame.take(), this.result.take()) {
+            frame.finish(&output, result);
+        }
+        Poll::Ready(output)
+    }
+}
