@@ -161,7 +161,11 @@ impl CallFrame {
             if let Some(id) = context.span_id() {
                 span.record("span_id", tracing::field::display(id));
             }
-            for (name, value) in [("uid", context.uid()), ("sid", context.sid()), ("gdata_id", context.gdata_id())] {
+            for (name, value) in [
+                ("uid", context.uid()),
+                ("sid", context.sid()),
+                ("gdata_id", context.gdata_id()),
+            ] {
                 if let Some(value) = value {
                     span.record(name, value);
                 }
@@ -191,7 +195,10 @@ impl CallFrame {
     #[inline]
     pub fn enter(&mut self) -> CallEntered<'_> {
         if self.context.is_none() {
-            return CallEntered { active: None, _not_send: PhantomData };
+            return CallEntered {
+                active: None,
+                _not_send: PhantomData,
+            };
         }
         self.enter_active()
     }
@@ -205,7 +212,9 @@ impl CallFrame {
         let context = ContextGuard::swap_in(self.context.clone());
         let previous_fields = if self.emits {
             let fields = std::mem::take(&mut self.fields);
-            CURRENT_FIELDS.try_with(|slot| slot.replace(Some(fields))).ok()
+            CURRENT_FIELDS
+                .try_with(|slot| slot.replace(Some(fields)))
+                .ok()
         } else {
             None
         };
@@ -227,20 +236,30 @@ impl CallFrame {
         self.finished = true;
         if self.emits {
             let result = result(ret);
-            self.emit(result.outcome.unwrap_or(Outcome::Ok), result.error, result.ret);
+            self.emit(
+                result.outcome.unwrap_or(Outcome::Ok),
+                result.error,
+                result.ret,
+            );
         }
     }
 
     #[inline(never)]
     fn emit(&mut self, outcome: Outcome, error: Option<String>, ret: Option<Value>) {
-        let duration_us = self
-            .started
-            .map_or(0, |t| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let duration_us = self.started.map_or(0, |t| {
+            u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+        });
         let mut fields = std::mem::take(&mut self.fields);
         if let Some(ret) = ret {
             upsert(&mut fields, Cow::Borrowed("return"), ret);
         }
-        let event = CallEvent { site: self.site, duration_us, outcome, error, fields };
+        let event = CallEvent {
+            site: self.site,
+            duration_us,
+            outcome,
+            error,
+            fields,
+        };
         let context = self.context.clone();
         dispatch_payload(|| event, || context);
     }
@@ -314,9 +333,19 @@ impl EventPayload for CallEvent {
         data.insert("function".into(), self.site.function.into());
         data.insert("module".into(), self.site.module.into());
         data.insert("duration_us".into(), self.duration_us.into());
-        data.insert("outcome".into(), crate::private::to_value(&self.outcome).map_err(EventDataError::Serialize)?);
-        data.insert("error".into(), self.error.clone().map_or(Value::Null, Value::String));
-        let fields = self.fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        data.insert(
+            "outcome".into(),
+            crate::private::to_value(&self.outcome).map_err(EventDataError::Serialize)?,
+        );
+        data.insert(
+            "error".into(),
+            self.error.clone().map_or(Value::Null, Value::String),
+        );
+        let fields = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         data.insert("fields".into(), Value::Object(fields));
         Ok(data)
     }
@@ -352,7 +381,11 @@ where
 {
     /// Wraps the body of an instrumented `async fn`.
     pub fn new(frame: CallFrame, inner: F, result: C) -> Self {
-        InstrumentedCall { frame: Some(frame), inner: Some(inner), result: Some(result) }
+        InstrumentedCall {
+            frame: Some(frame),
+            inner: Some(inner),
+            result: Some(result),
+        }
     }
 }
 

@@ -6,10 +6,12 @@ pub use schemars;
 pub use serde;
 pub use serde_json;
 
-pub use crate::call::{serialize_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall, Outcome};
+pub use crate::call::{
+    serialize_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall, Outcome,
+};
 pub use crate::catalog::{call_schema, KindRegistration, Origin};
-pub use tracing;
 pub use crate::event::{EventDataError, EventKind, TelemetryEvent};
+pub use tracing;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
@@ -271,14 +273,19 @@ impl RetFormat {
     }
 }
 
+/// A parameter recorded by `args`. The wrapper fixes the receiver type, so the
+/// serde impl (on `Arg`) and the Debug impl (on `&Arg`) sit at different autoref
+/// levels and never compete, whatever the parameter's own type.
+pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
 /// `args`: a parameter with serde when it implements `Serialize`...
 pub trait ArgSerde {
     /// The recorded value.
     fn __telemetry_arg(&self) -> Value;
 }
-impl<T: Serialize + ?Sized> ArgSerde for T {
+impl<T: Serialize + ?Sized> ArgSerde for Arg<'_, T> {
     fn __telemetry_arg(&self) -> Value {
-        serialize_field(self)
+        serialize_field(self.0)
     }
 }
 /// ...else as its `Debug` text.
@@ -286,9 +293,9 @@ pub trait ArgDebug {
     /// The recorded value.
     fn __telemetry_arg(&self) -> Value;
 }
-impl<T: std::fmt::Debug + ?Sized> ArgDebug for &T {
+impl<T: std::fmt::Debug + ?Sized> ArgDebug for &Arg<'_, T> {
     fn __telemetry_arg(&self) -> Value {
-        Value::String(format!("{:?}", *self))
+        Value::String(format!("{:?}", self.0))
     }
 }
 

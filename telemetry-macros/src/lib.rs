@@ -1,11 +1,12 @@
 //! Procedural macros of the `telemetry` crate. Use them through the facade:
-//! `use telemetry::TelemetryEvent;`.
+//! `use telemetry::{instrumented, TelemetryEvent};`.
 //!
 //! Layout, after serde_derive: `internals` parses attributes into plain data and
 //! collects every error (`internals::Ctxt`); each macro then checks that data and
 //! generates code that names its runtime through `::telemetry::__private`.
 
 mod event;
+mod instrumented;
 mod internals;
 
 use proc_macro::TokenStream;
@@ -17,6 +18,15 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_telemetry_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     event::expand(&input)
+        .unwrap_or_else(internals::Ctxt::into_compile_errors)
+        .into()
+}
+
+/// Wraps a function in a `tracing` span and emits one telemetry event per call.
+/// See the facade's documentation for the arguments.
+#[proc_macro_attribute]
+pub fn instrumented(attr: TokenStream, item: TokenStream) -> TokenStream {
+    instrumented::expand(attr.into(), item.into())
         .unwrap_or_else(internals::Ctxt::into_compile_errors)
         .into()
 }

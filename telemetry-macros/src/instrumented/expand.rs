@@ -1,0 +1,270 @@
+//! The code `#[instrumented]` generates. What runs per call lives in
+//! `telemetry_core::call` (not generic, compiled once); the expansion only wires
+//! the function to it, so it stays small and adds no generic code of its own.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, ItemFn, ReturnType, Stmt, Type};
+
+use super::args::{Args, Format, Level};
+use super::FnShape;
+
+pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]) -> TokenStream {
+    let krate = match &args.crate_path {
+        Some(path) => quote!(#path),
+        None => quote!(::telemetry),
+    };
+    let prelude = prelude(args, &func, params, &krate);
+    let start = start_call(args, &func, params);
+    match shape {
+        FnShape::Sync => {
+            let block = &func.block;
+            let result = result_closure(args, written_type(&func.sig.output).as_ref());
+            func.block = syn::parse_quote!({
+                #prelude
+                let mut __telemetry_call = #start;
+                let __telemetry_ret = {
+                    let _entered = __telemetry_call.enter();
+                    #[allow(clippy::redundant_closure_call)]
+                    (move || #block)()
+                };
+                __telemetry_call.finish(&__telemetry_ret, #result);
+                __telemetry_ret
+            });
+        }
+        FnShape::Async => {
+            let block = &func.block;
+            let result = result_closure(args, written_type(&func.sig.output).as_ref());
+            func.block = syn::parse_quote!({
+                #prelude
+                let __telemetry_call = #start;
+                __tp::InstrumentedCall::new(__telemetry_call, async move #block, #result).await
+            });
+        }
+        FnShape::AsyncTrait { stmt, output } => {
+            let result = result_closure(args, output.as_deref().filter(|t| !mentions_impl(t)));
+            if let Stmt::Expr(Expr::Call(call), _) = &mut func.block.stmts[*stmt] {
+                let inner = &call.args[0];
+                let wrapped: Expr = syn::parse_quote!(async move {
+                    #prelude
+                    let __telemetry_call = #start;
+                    __tp::InstrumentedCall::new(__telemetry_call, #inner, #result).await
+                });
+                call.args[0] = wrapped;
+            }
+        }
+    }
+    func.into_token_stream()
+}
+
+/// The return type as written, when a closure parameter can name it (`impl Trait` cannot).
+fn written_type(output: &ReturnType) -> Option<Type> {
+    match output {
+        ReturnType::Default => Some(syn::parse_quote!(())),
+        ReturnType::Type(_, ty) if !mentions_impl(ty) => Some((**ty).clone()),
+        ReturnType::Type(..) => None,
+    }
+}
+
+fn mentions_impl(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            proc_macro2::TokenTree::Ident(i) => i == "impl",
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
+}
+
+/// The runtime alias, the call site static and the catalog registration.
+fn prelude(args: &Args, func: &ItemFn, params: &[Ident], krate: &TokenStream) -> TokenStream {
+    let event = args.event.as_ref().map(|l| l.value()).unwrap_or_default();
+    let function = func.sig.ident.to_string();
+    let declared = declared_keys(args, params);
+    let line = quote_spanned!(func.sig.ident.span()=> ::core::line!());
+    quote! {
+        #[allow(unused_imports)]
+        use #krate::__private as __tp;
+        static __TELEMETRY_SITE: __tp::CallSite = __tp::CallSite {
+            kind: __tp::EventKind::new(#event, 1),
+            function: #function,
+            module: ::core::module_path!(),
+        };
+        __tp::inventory::submit! {
+            __tp::KindRegistration {
+                name: #event,
+                version: 1,
+                rust_path: ::core::concat!(::core::module_path!(), "::", #function),
+                origin: __tp::Origin::Function,
+                schema: __tp::call_schema,
+                file: ::core::file!(),
+                line: #line,
+                declared_fields: &[#(#declared),*],
+            }
+        }
+    }
+}
+
+/// The keys the event's `fields` can hold by declaration.
+fn declared_keys(args: &Args, params: &[Ident]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    if args.args.is_some() {
+        keys.extend(recorded_params(args, params).map(ToString::to_string));
+    }
+    for field in args.fields.iter().flatten() {
+        if !keys.contains(&field.key()) {
+            keys.push(field.key());
+        }
+    }
+    if args.ret.is_some() {
+        keys.push("return".into());
+    }
+    keys
+}
+
+/// Parameters not skipped.
+fn recorded_params<'a>(args: &'a Args, params: &'a [Ident]) -> impl Iterator<Item = &'a Ident> {
+    let skipped = |p: &Ident| args.skip_all.is_some() || args.skip.iter().flatten().any(|s| s == p);
+    params.iter().filter(move |p| !skipped(p))
+}
+
+/// The block that creates the span and the call frame, evaluating each declared
+/// field once; its borrows of the parameters end before the body runs.
+fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
+    let fields: Vec<_> = args.fields.iter().flatten().collect();
+    let bindings: Vec<Ident> = (0..fields.len())
+        .map(|i| format_ident!("__telemetry_field_{}", i))
+        .collect();
+    let evaluations = fields.iter().zip(&bindings).map(|(f, b)| {
+        let value = &f.value;
+        quote_spanned!(value.span()=> let #b = &(#value);)
+    });
+
+    // The span: the attribute's own fields, then the parameters (as #[instrument]
+    // records them: Debug), minus those skipped or overridden by a declared field,
+    // then the declared fields.
+    let declared_keys: Vec<String> = fields.iter().map(|f| f.key()).collect();
+    let param_fields = recorded_params(args, params)
+        .filter(|p| !declared_keys.contains(&p.to_string()))
+        .map(|p| quote!(#p = __tp::tracing::field::debug(&#p)));
+    let declared_fields = fields.iter().zip(&bindings).map(|(f, b)| {
+        let name = &f.name;
+        let value = match f.format {
+            Format::Serde => quote!(__tp::tracing::field::display(__tp::JsonDisplay(#b))),
+            Format::Display => quote!(__tp::tracing::field::display(#b)),
+            Format::Debug => quote!(__tp::tracing::field::debug(#b)),
+        };
+        quote!(#(#name).* = #value)
+    });
+    let event = args.event.as_ref().map(|l| l.value()).unwrap_or_default();
+    let name = args
+        .name
+        .as_ref()
+        .map_or_else(|| func.sig.ident.to_string(), |n| n.value());
+    let level = match args.level.as_ref().map_or(Level::Info, |(l, _)| *l) {
+        Level::Trace => quote!(TRACE),
+        Level::Debug => quote!(DEBUG),
+        Level::Info => quote!(INFO),
+        Level::Warn => quote!(WARN),
+        Level::Error => quote!(ERROR),
+    };
+    let target = match &args.target {
+        Some(t) => quote!(#t),
+        None => quote!(::core::module_path!()),
+    };
+
+    // The event's `fields`: parameters (with `args`), then declared fields.
+    let arg_values = if args.args.is_some() {
+        recorded_params(args, params)
+            .filter(|p| !declared_keys.contains(&p.to_string()))
+            .map(|p| {
+                let key = p.to_string();
+                quote!({
+                    use __tp::{ArgDebug as _, ArgSerde as _};
+                    __call.field(#key, (&__tp::Arg(&#p)).__telemetry_arg());
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let field_values = fields.iter().zip(&bindings).map(|(f, b)| {
+        let key = f.key();
+        let value = match f.format {
+            Format::Serde => quote_spanned!(f.value.span()=> __tp::serialize_field(#b)),
+            Format::Display => {
+                quote!(__tp::serde_json::Value::String(::std::string::ToString::to_string(#b)))
+            }
+            Format::Debug => quote!(__tp::serde_json::Value::String(::std::format!("{:?}", #b))),
+        };
+        quote!(__call.field(#key, #value);)
+    });
+
+    quote!({
+        #(#evaluations)*
+        let __span = __tp::tracing::span!(
+            target: #target,
+            __tp::tracing::Level::#level,
+            #name,
+            event_type = #event,
+            uid = __tp::tracing::field::Empty,
+            sid = __tp::tracing::field::Empty,
+            gdata_id = __tp::tracing::field::Empty,
+            trace_id = __tp::tracing::field::Empty,
+            span_id = __tp::tracing::field::Empty,
+            #(#param_fields,)*
+            #(#declared_fields,)*
+        );
+        let mut __call = __tp::CallFrame::start(&__TELEMETRY_SITE, __span);
+        if __call.emits() {
+            #(#arg_values)*
+            #(#field_values)*
+        }
+        __call
+    })
+}
+
+/// `|ret| CallResult { outcome, error, ret }`, run only when an event is emitted.
+/// `err` is spanned on the return type, so a non-`Result` return points there.
+fn result_closure(args: &Args, ret_ty: Option<&Type>) -> TokenStream {
+    let error = match (&args.err, ret_ty) {
+        (Some((_, format)), ty) => {
+            let span = ty.map_or_else(Span::call_site, |t| t.span());
+            let f = if *format == Format::Debug {
+                quote!(err_debug)
+            } else {
+                quote!(err_display)
+            };
+            quote_spanned!(span=> __tp::#f(__ret))
+        }
+        (None, _) => quote!(::core::option::Option::None),
+    };
+    let ret = match &args.ret {
+        Some((_, format)) => {
+            let how = if *format == Format::Debug {
+                quote!(Debug)
+            } else {
+                quote!(Serde)
+            };
+            quote!({
+                use __tp::{PlainRet as _, ResultRet as _};
+                __ret.__telemetry_ret(__tp::RetFormat::#how)
+            })
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let param = match ret_ty {
+        Some(ty) => quote!(__ret: &#ty),
+        None => quote!(__ret),
+    };
+    quote!(|#param| {
+        use __tp::{PlainOutcome as _, ResultOutcome as _};
+        __tp::CallResult {
+            outcome: ::core::option::Option::Some(__ret.__telemetry_outcome()),
+            error: #error,
+            ret: #ret,
+        }
+    })
+}

@@ -1,0 +1,664 @@
+//! `#[instrumented(event = "...")]`: one `tracing` span and one event per call,
+//! on every kind of function users write.
+
+mod support;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use support::SpanLog;
+use telemetry::testing::{capture, capture_async};
+use telemetry::{instrumented, Context, Envelope, TelemetryEvent};
+
+#[derive(Debug, Serialize, Clone)]
+struct ChatRequest {
+    query: String,
+}
+
+fn only(events: &[Envelope]) -> &Envelope {
+    assert_eq!(events.len(), 1, "{events:#?}");
+    &events[0]
+}
+
+fn fields(e: &Envelope) -> &Value {
+    &e.event_data["fields"]
+}
+
+// ---- sync functions, fields, record -------------------------------------------
+
+#[instrumented(event = "OE_INTERACT", fields(query_len = req.query.len()))]
+fn handle(req: ChatRequest, n: u32) -> u32 {
+    telemetry::record("chunks", 42);
+    n * 2
+}
+
+#[test]
+fn a_sync_call_emits_one_event_with_context_declared_and_recorded_fields() {
+    let ctx = Context::new()
+        .with_uid("u1")
+        .with_sid("s1")
+        .with_gdata_id("q1");
+    let events = capture(|| {
+        let _g = ctx.enter();
+        assert_eq!(
+            handle(
+                ChatRequest {
+                    query: "hello".into()
+                },
+                21
+            ),
+            42
+        );
+    });
+    let e = only(&events);
+    assert_eq!(e.event_type, "OE_INTERACT");
+    assert_eq!(
+        (e.uid.as_deref(), e.sid.as_deref(), e.gdata_id.as_deref()),
+        (Some("u1"), Some("s1"), Some("q1"))
+    );
+    assert_eq!(e.trace_id, Some(ctx.trace_id()));
+    assert!(e.span_id.is_some());
+    let data = &e.event_data;
+    assert_eq!(data["function"], "handle");
+    assert_eq!(data["module"], "instrumented");
+    assert_eq!(data["outcome"], "ok");
+    assert_eq!(data["error"], Value::Null);
+    assert!(data["duration_us"].is_u64());
+    // Only what `fields` names: the arguments themselves are not leaked.
+    assert_eq!(fields(e), &json!({"query_len": 5, "chunks": 42}));
+}
+
+#[instrumented(event = "OE_SIGILS", fields(label = %name, dbg = ?tags, name, total = tags.len() * 10))]
+fn sigils(name: &str, tags: Vec<u8>) {
+    let local_note = "from the body";
+    telemetry::record("note", local_note);
+}
+
+#[test]
+fn field_sigils_pick_serde_display_or_debug_and_bare_names_take_the_parameter() {
+    let events = capture(|| sigils("ann", vec![1, 2]));
+    assert_eq!(
+        fields(only(&events)),
+        &json!({"label": "ann", "dbg": "[1, 2]", "name": "ann", "total": 20, "note": "from the body"})
+    );
+}
+
+#[test]
+fn record_outside_an_instrumented_call_does_nothing() {
+    let events = capture(|| telemetry::record("stray", 1));
+    assert!(events.is_empty());
+}
+
+#[test]
+fn outside_a_capture_the_function_just_runs() {
+    assert_eq!(handle(ChatRequest { query: "x".into() }, 4), 8);
+}
+
+// ---- outcomes --------------------------------------------------------------------
+
+#[derive(Debug)]
+struct ChatError(&'static str);
+impl std::fmt::Display for ChatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "chat failed: {}", self.0)
+    }
+}
+
+#[instrumented(event = "OE_FALLIBLE", err)]
+fn fallible(fail: bool) -> Result<u32, ChatError> {
+    if fail {
+        return Err(ChatError("model timeout"));
+    }
+    Ok(7)
+}
+
+#[instrumented(event = "OE_FALLIBLE_DEBUG", err(Debug))]
+fn fallible_debug() -> Result<(), ChatError> {
+    Err(ChatError("x"))
+}
+
+#[instrumented(event = "OE_FALLIBLE_SILENT")]
+fn fallible_silent() -> std::io::Result<()> {
+    Err(std::io::Error::other("disk"))
+}
+
+fn parse_number(s: &str) -> Result<i64, std::num::ParseIntError> {
+    s.parse()
+}
+
+#[instrumented(event = "OE_QUESTION_MARK", err)]
+fn with_question_mark(s: &str) -> Result<i64, Box<dyn std::error::Error>> {
+    let n = parse_number(s)?;
+    Ok(n + 1)
+}
+
+#[test]
+fn returned_err_is_outcome_error_with_its_text_only_under_err() {
+    let events = capture(|| {
+        assert_eq!(fallible(false).unwrap(), 7);
+        assert!(fallible(true).is_err());
+        assert!(fallible_debug().is_err());
+        assert!(fallible_silent().is_err());
+        assert!(with_question_mark("nope").is_err());
+        assert_eq!(with_question_mark("41").unwrap(), 42);
+    });
+    let summary: Vec<(String, Value)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.event_data["outcome"].as_str().unwrap().to_string(),
+                e.event_data["error"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("ok".into(), Value::Null),
+            ("error".into(), json!("chat failed: model timeout")),
+            ("error".into(), json!("ChatError(\"x\")")),
+            ("error".into(), Value::Null), // no `err`: the outcome, not the text
+            ("error".into(), json!("invalid digit found in string")),
+            ("ok".into(), Value::Null),
+        ]
+    );
+}
+
+#[derive(Serialize, Debug)]
+struct Reply {
+    text: &'static str,
+}
+
+#[instrumented(event = "OE_RET", ret)]
+fn returns_value() -> Reply {
+    Reply { text: "hi" }
+}
+
+#[instrumented(event = "OE_RET_RESULT", ret, err)]
+fn returns_ok(fail: bool) -> Result<u8, ChatError> {
+    if fail {
+        Err(ChatError("no"))
+    } else {
+        Ok(3)
+    }
+}
+
+#[instrumented(event = "OE_RET_DEBUG", ret(Debug))]
+fn returns_debug() -> Option<&'static str> {
+    Some("x")
+}
+
+#[test]
+fn ret_records_the_value_or_the_ok_value_as_fields_return() {
+    let events = capture(|| {
+        returns_value();
+        let _ = returns_ok(false);
+        let _ = returns_ok(true);
+        returns_debug();
+    });
+    assert_eq!(fields(&events[0]), &json!({"return": {"text": "hi"}}));
+    assert_eq!(fields(&events[1]), &json!({"return": 3}));
+    assert_eq!(fields(&events[2]), &json!({}));
+    assert_eq!(fields(&events[3]), &json!({"return": "Some(\"x\")"}));
+}
+
+#[instrumented(event = "OE_PANICS")]
+fn panics() -> u8 {
+    panic!("boom")
+}
+
+#[test]
+fn a_panicking_call_reports_panic_and_the_panic_goes_on() {
+    let events = capture(|| {
+        let result = std::panic::catch_unwind(panics);
+        assert!(result.is_err(), "the panic must propagate to the caller");
+    });
+    assert_eq!(only(&events).event_data["outcome"], "panic");
+}
+
+// ---- async: outcomes, cancellation, duration -------------------------------------
+
+#[instrumented(event = "OE_ASYNC", fields(id), err)]
+async fn fetch(id: u32, fail: bool) -> Result<String, ChatError> {
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    telemetry::record("cache", "miss");
+    if fail {
+        return Err(ChatError("upstream"));
+    }
+    Ok(format!("item {id}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_call_measures_from_first_poll_and_keeps_fields_across_awaits() {
+    let ctx = Context::new().with_sid("s_async");
+    let (out, events) = capture_async(ctx.clone().scope(async {
+        let fut = fetch(9, false);
+        // Created but not yet polled: the clock has not started.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        fut.await
+    }))
+    .await;
+    assert_eq!(out.unwrap(), "item 9");
+    let e = only(&events);
+    assert_eq!(e.sid.as_deref(), Some("s_async"));
+    assert_eq!(e.event_data["outcome"], "ok");
+    let us = e.event_data["duration_us"].as_u64().unwrap();
+    assert!((20_000..50_000).contains(&us), "duration_us = {us}");
+    assert_eq!(fields(e), &json!({"id": 9, "cache": "miss"}));
+
+    let (out, events) = capture_async(fetch(1, true)).await;
+    assert!(out.is_err());
+    assert_eq!(
+        (
+            &only(&events).event_data["outcome"],
+            &only(&events).event_data["error"]
+        ),
+        (&json!("error"), &json!("chat failed: upstream"))
+    );
+}
+
+#[tokio::test]
+async fn a_future_dropped_before_it_finishes_reports_cancelled() {
+    let ctx = Context::new().with_uid("impatient");
+    let ((), events) = capture_async(ctx.scope(async {
+        let timed_out =
+            tokio::time::timeout(std::time::Duration::from_millis(5), fetch(2, false)).await;
+        assert!(timed_out.is_err());
+    }))
+    .await;
+    let e = only(&events);
+    assert_eq!(e.event_data["outcome"], "cancelled");
+    assert_eq!(
+        e.uid.as_deref(),
+        Some("impatient"),
+        "the cancelled event keeps its context"
+    );
+}
+
+#[instrumented(event = "OE_ASYNC_PANIC")]
+async fn async_panics() {
+    tokio::task::yield_now().await;
+    panic!("async boom");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_panic_reports_panic_even_when_the_runtime_catches_it() {
+    let sink = Arc::new(telemetry::testing::CapturingSink::default());
+    let joined = tokio::spawn(sink.scope(async_panics())).await;
+    assert!(joined.unwrap_err().is_panic());
+    let events = sink.take_envelopes();
+    assert_eq!(only(&events).event_data["outcome"], "panic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instrumented_futures_are_send_and_spawnable() {
+    let sink = Arc::new(telemetry::testing::CapturingSink::default());
+    let out = tokio::spawn(sink.scope(fetch(3, false).with_current_context_helper()))
+        .await
+        .unwrap();
+    assert_eq!(out.unwrap(), "item 3");
+    assert_eq!(sink.take_envelopes().len(), 1);
+}
+
+trait SpawnHelper: std::future::Future + Sized {
+    fn with_current_context_helper(self) -> telemetry::WithContext<Self> {
+        telemetry::FutureExt::with_current_context(self)
+    }
+}
+impl<F: std::future::Future> SpawnHelper for F {}
+
+// ---- methods, generics, traits ---------------------------------------------------
+
+#[derive(Debug)]
+struct Counter {
+    hits: u32,
+}
+
+impl Counter {
+    #[instrumented(event = "OE_METHOD", skip(self))]
+    fn get(&self) -> u32 {
+        self.hits
+    }
+
+    #[instrumented(event = "OE_METHOD", skip(self), fields(by))]
+    fn bump(&mut self, by: u32) -> &mut Self {
+        self.hits += by;
+        self
+    }
+
+    #[instrumented(event = "OE_METHOD", skip(self))]
+    fn into_hits(self) -> u32 {
+        self.hits
+    }
+
+    #[instrumented(event = "OE_METHOD", skip(self))]
+    fn shared(self: Arc<Self>) -> u32 {
+        self.hits
+    }
+
+    #[instrumented(event = "OE_METHOD")]
+    fn new_counter(hits: u32) -> Counter {
+        Counter { hits }
+    }
+
+    #[instrumented(event = "OE_METHOD", skip(self))]
+    async fn get_async(&self) -> u32 {
+        tokio::task::yield_now().await;
+        self.hits
+    }
+}
+
+#[instrumented(event = "OE_GENERIC", fields(len = items.len()))]
+fn first_or<T, D>(items: &[T], default: D) -> T
+where
+    T: Clone + std::fmt::Debug,
+    D: Into<T> + std::fmt::Debug,
+{
+    items.first().cloned().unwrap_or_else(|| default.into())
+}
+
+#[instrumented(event = "OE_IMPL_TRAIT", skip_all)]
+fn evens(limit: u32) -> impl Iterator<Item = u32> {
+    (0..limit).filter(|n| n % 2 == 0)
+}
+
+#[instrumented(event = "OE_EARLY_RETURN", fields(input = n))]
+fn classify(n: i32) -> &'static str {
+    if n < 0 {
+        return "negative";
+    }
+    match n {
+        0 => "zero",
+        _ => "positive",
+    }
+}
+
+#[test]
+fn methods_associated_generic_impl_trait_and_early_return_functions_all_emit() {
+    let events = capture(|| {
+        let mut c = Counter::new_counter(1);
+        c.bump(2).bump(3);
+        assert_eq!(c.get(), 6);
+        assert_eq!(Arc::new(Counter { hits: 4 }).shared(), 4);
+        assert_eq!(c.into_hits(), 6);
+        assert_eq!(first_or::<u64, u8>(&[], 9), 9);
+        assert_eq!(evens(7).collect::<Vec<_>>(), [0, 2, 4, 6]);
+        assert_eq!(classify(-5), "negative");
+        assert_eq!(classify(0), "zero");
+    });
+    let functions: Vec<&str> = events
+        .iter()
+        .map(|e| e.event_data["function"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        functions,
+        [
+            "new_counter",
+            "bump",
+            "bump",
+            "get",
+            "shared",
+            "into_hits",
+            "first_or",
+            "evens",
+            "classify",
+            "classify"
+        ]
+    );
+    assert_eq!(fields(&events[1]), &json!({"by": 2}));
+    assert_eq!(fields(&events[6]), &json!({"len": 0}));
+    assert_eq!(fields(&events[8]), &json!({"input": -5}));
+}
+
+trait Store {
+    async fn load(&self, key: &str) -> Option<String>;
+}
+
+struct MemStore;
+
+impl Store for MemStore {
+    #[instrumented(event = "OE_TRAIT_ASYNC", skip(self), fields(key))]
+    async fn load(&self, key: &str) -> Option<String> {
+        tokio::task::yield_now().await;
+        Some(key.to_uppercase())
+    }
+}
+
+#[async_trait::async_trait]
+trait Service {
+    async fn call(&self, input: u32) -> Result<u32, ChatError>;
+}
+
+struct Doubler;
+
+#[async_trait::async_trait]
+impl Service for Doubler {
+    #[instrumented(event = "OE_ASYNC_TRAIT", skip(self), fields(input), err, ret)]
+    async fn call(&self, input: u32) -> Result<u32, ChatError> {
+        tokio::task::yield_now().await;
+        telemetry::record("step", "doubled");
+        if input == 0 {
+            return Err(ChatError("zero"));
+        }
+        Ok(input * 2)
+    }
+}
+
+#[tokio::test]
+async fn async_methods_async_fns_in_trait_impls_and_async_trait_methods_emit() {
+    let ((), events) = capture_async(async {
+        assert_eq!(Counter { hits: 5 }.get_async().await, 5);
+        assert_eq!(MemStore.load("k").await.as_deref(), Some("K"));
+        assert_eq!(Doubler.call(4).await.unwrap(), 8);
+        assert!(Doubler.call(0).await.is_err());
+    })
+    .await;
+    let functions: Vec<&str> = events
+        .iter()
+        .map(|e| e.event_data["function"].as_str().unwrap())
+        .collect();
+    assert_eq!(functions, ["get_async", "load", "call", "call"]);
+    assert_eq!(fields(&events[1]), &json!({"key": "k"}));
+    assert_eq!(
+        fields(&events[2]),
+        &json!({"input": 4, "step": "doubled", "return": 8})
+    );
+    assert_eq!(
+        (
+            &events[3].event_data["outcome"],
+            &events[3].event_data["error"]
+        ),
+        (&json!("error"), &json!("chat failed: zero"))
+    );
+}
+
+// ---- nesting, ids, typed events inside -------------------------------------------
+
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "OE_MODERATION")]
+struct Moderation {
+    verdict: &'static str,
+}
+
+#[instrumented(event = "OE_INNER")]
+fn inner() {
+    telemetry::emit(Moderation { verdict: "allow" });
+}
+
+#[instrumented(event = "OE_OUTER")]
+fn outer() {
+    inner();
+}
+
+#[test]
+fn nested_calls_share_the_trace_and_differ_in_span_and_typed_events_carry_the_call_span() {
+    let log = SpanLog::default();
+    let ctx = Context::new().with_uid("u_nest");
+    let events = log.during(|| capture(|| ctx.scope_sync(outer)));
+    let [moderation, inner_e, outer_e] = [&events[0], &events[1], &events[2]];
+    assert_eq!(
+        (
+            moderation.event_type.as_str(),
+            inner_e.event_type.as_str(),
+            outer_e.event_type.as_str()
+        ),
+        ("OE_MODERATION", "OE_INNER", "OE_OUTER")
+    );
+    assert_eq!(
+        moderation.span_id, inner_e.span_id,
+        "a typed emit carries the running call's span id"
+    );
+    assert_ne!(inner_e.span_id, outer_e.span_id);
+    for e in &events {
+        assert_eq!(e.trace_id, Some(ctx.trace_id()));
+        assert_eq!(e.uid.as_deref(), Some("u_nest"));
+    }
+    let spans = log.spans();
+    let inner_span = spans.iter().find(|s| s.name == "inner").unwrap();
+    assert_eq!(
+        inner_span.parent.as_deref(),
+        Some("outer"),
+        "the inner span's parent is the outer span"
+    );
+    assert_eq!(
+        inner_span.fields["span_id"],
+        inner_e.span_id.unwrap().to_string()
+    );
+}
+
+#[test]
+fn a_root_call_without_context_starts_a_trace() {
+    let events = capture(outer);
+    assert!(events[0].trace_id.is_some());
+    assert_eq!(events[0].trace_id, events[1].trace_id);
+}
+
+trait ScopeSync {
+    fn scope_sync<R>(&self, f: impl FnOnce() -> R) -> R;
+}
+impl ScopeSync for Context {
+    fn scope_sync<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = self.enter();
+        f()
+    }
+}
+
+// ---- the tracing span -------------------------------------------------------------
+
+#[instrumented(
+    event = "OE_SPAN_FIELDS",
+    name = "chat.handle",
+    level = "debug",
+    target = "chat_api",
+    skip(secret),
+    fields(query_len = req.query.len(), model = %"small-1")
+)]
+fn span_fields(req: &ChatRequest, secret: &str, attempt: u8) {
+    telemetry::record("query_len", 99);
+    let _ = secret;
+}
+
+#[test]
+fn the_span_carries_name_level_target_ids_parameters_and_declared_fields() {
+    let log = SpanLog::default();
+    let ctx = Context::new()
+        .with_uid("u9")
+        .with_sid("s9")
+        .with_gdata_id("g9");
+    log.during(|| {
+        capture(|| {
+            ctx.scope_sync(|| {
+                span_fields(
+                    &ChatRequest {
+                        query: "abc".into(),
+                    },
+                    "hunter2",
+                    2,
+                )
+            })
+        })
+    });
+    let spans = log.spans();
+    let span = &spans[0];
+    assert_eq!(
+        (
+            span.name.as_str(),
+            span.level.as_str(),
+            span.target.as_str()
+        ),
+        ("chat.handle", "DEBUG", "chat_api")
+    );
+    let f = &span.fields;
+    assert_eq!(f["event_type"], "OE_SPAN_FIELDS");
+    assert_eq!(
+        (f["uid"].as_str(), f["sid"].as_str(), f["gdata_id"].as_str()),
+        ("u9", "s9", "g9")
+    );
+    assert_eq!(f["trace_id"], ctx.trace_id().to_string());
+    assert_eq!(f["req"], r#"ChatRequest { query: "abc" }"#);
+    assert_eq!(f["attempt"], "2");
+    assert!(
+        !span.declared.contains(&"secret".to_string()),
+        "skipped parameters are not on the span"
+    );
+    assert_eq!(f["model"], "small-1");
+    assert_eq!(
+        f["query_len"], "99",
+        "record() updates a declared span field"
+    );
+}
+
+#[test]
+fn spans_are_created_outside_a_capture_too() {
+    let log = SpanLog::default();
+    log.during(|| classify(3));
+    assert_eq!(log.spans().len(), 1);
+    assert!(log.spans()[0].fields.contains_key("span_id"));
+}
+
+// ---- args -----------------------------------------------------------------------
+
+#[derive(Debug)]
+#[allow(dead_code)] // read only through Debug
+struct NotSerialize(u8);
+
+#[instrumented(event = "OE_ARGS", args, skip(password))]
+fn login(user: &str, password: &str, attempt: u32, device: NotSerialize) -> bool {
+    let _ = (password, device);
+    attempt < 3
+}
+
+#[test]
+fn args_records_every_parameter_not_skipped_with_serde_or_debug() {
+    let events = capture(|| login("ann", "hunter2", 1, NotSerialize(7)));
+    assert_eq!(
+        fields(only(&events)),
+        &json!({"user": "ann", "attempt": 1, "device": "NotSerialize(7)"})
+    );
+}
+
+// ---- catalog ----------------------------------------------------------------------
+
+#[test]
+fn every_use_site_registers_in_the_catalog() {
+    let catalog = telemetry::catalog();
+    let sites: Vec<_> = catalog.get("OE_ARGS", 1).collect();
+    assert_eq!(sites.len(), 1);
+    let site = sites[0];
+    assert_eq!(site.origin, telemetry::Origin::Function);
+    assert_eq!(site.rust_path, "instrumented::login");
+    assert_eq!(site.declared_fields, ["user", "attempt", "device"]);
+    assert!(
+        site.defined_at.starts_with("tests/instrumented.rs:"),
+        "{}",
+        site.defined_at
+    );
+    assert_eq!(
+        site.schema["properties"]["outcome"]["enum"],
+        json!(["ok", "error", "cancelled", "panic"])
+    );
+    // Six methods share OE_METHOD with different fields: one schema, no conflict.
+    assert_eq!(catalog.get("OE_METHOD", 1).count(), 6);
+    catalog.check().expect("no conflicts");
+}
