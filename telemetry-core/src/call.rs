@@ -185,9 +185,26 @@ impl CallFrame {
         self.context.as_ref()
     }
 
+    /// Whether the call's span is recorded by a subscriber.
+    #[inline]
+    pub fn span_enabled(&self) -> bool {
+        !self.span.is_disabled()
+    }
+
     /// Adds a declared field (`fields(...)` or `args`) to the event.
     pub fn field(&mut self, key: &'static str, value: Value) {
         upsert(&mut self.fields, Cow::Borrowed(key), value);
+    }
+
+    /// A `fields(k = expr)` value, serialized once: recorded on the span (as JSON
+    /// text) when a subscriber wants it, and in the event when one is emitted.
+    pub fn serde_field(&mut self, key: &'static str, value: Value) {
+        if !self.span.is_disabled() {
+            self.span.record(key, tracing::field::display(&value));
+        }
+        if self.emits {
+            self.field(key, value);
+        }
     }
 
     /// Makes this call current (its span, its context, its `fields` for `record`)

@@ -298,12 +298,3 @@ impl<T: std::fmt::Debug + ?Sized> ArgDebug for &Arg<'_, T> {
         Value::String(format!("{:?}", self.0))
     }
 }
-
-/// A `fields(k = expr)` value on the `tracing` span: its JSON text, formatted only
-/// if a subscriber asks.
-pub struct JsonDisplay<'a, T: ?Sized>(pub &'a T);
-impl<T: Serialize + ?Sized> std::fmt::Display for JsonDisplay<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&serialize_field(self.0), f)
-    }
-}

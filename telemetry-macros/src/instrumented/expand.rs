@@ -3,7 +3,7 @@
 //! the function to it, so it stays small and adds no generic code of its own.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, ItemFn, ReturnType, Stmt, Type};
 
@@ -134,8 +134,11 @@ fn recorded_params<'a>(args: &'a Args, params: &'a [Ident]) -> impl Iterator<Ite
 /// field once; its borrows of the parameters end before the body runs.
 fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
     let fields: Vec<_> = args.fields.iter().flatten().collect();
-    let bindings: Vec<Ident> = (0..fields.len())
-        .map(|i| format_ident!("__telemetry_field_{}", i))
+    // Each binding carries its expression's span, so type errors about it point there.
+    let bindings: Vec<Ident> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Ident::new(&format!("__telemetry_field_{i}"), f.value.span()))
         .collect();
     let evaluations = fields.iter().zip(&bindings).map(|(f, b)| {
         let value = &f.value;
@@ -151,10 +154,13 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
         .map(|p| quote!(#p = __tp::tracing::field::debug(&#p)));
     let declared_fields = fields.iter().zip(&bindings).map(|(f, b)| {
         let name = &f.name;
+        // Spanned on the user's expression: a missing Serialize/Display/Debug points there.
+        let span = f.value.span();
         let value = match f.format {
-            Format::Serde => quote!(__tp::tracing::field::display(__tp::JsonDisplay(#b))),
-            Format::Display => quote!(__tp::tracing::field::display(#b)),
-            Format::Debug => quote!(__tp::tracing::field::debug(#b)),
+            // Recorded after the span exists, from the one serialization (below).
+            Format::Serde => quote!(__tp::tracing::field::Empty),
+            Format::Display => quote_spanned!(span=> __tp::tracing::field::display(#b)),
+            Format::Debug => quote_spanned!(span=> __tp::tracing::field::debug(#b)),
         };
         quote!(#(#name).* = #value)
     });
@@ -190,14 +196,23 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
     } else {
         Vec::new()
     };
-    let field_values = fields.iter().zip(&bindings).map(|(f, b)| {
+    // Plain fields are serialized once, at the user's expression (so a missing
+    // `Serialize` is one error, there), and only if a sink or subscriber wants them.
+    let serde_values = fields
+        .iter()
+        .zip(&bindings)
+        .filter(|(f, _)| f.format == Format::Serde)
+        .map(|(f, b)| {
+            let key = f.key();
+            let value = quote_spanned!(f.value.span()=> __tp::serialize_field(#b));
+            quote!(__call.serde_field(#key, #value);)
+        });
+    let text_values = fields.iter().zip(&bindings).filter(|(f, _)| f.format != Format::Serde).map(|(f, b)| {
         let key = f.key();
+        let span = f.value.span();
         let value = match f.format {
-            Format::Serde => quote_spanned!(f.value.span()=> __tp::serialize_field(#b)),
-            Format::Display => {
-                quote!(__tp::serde_json::Value::String(::std::string::ToString::to_string(#b)))
-            }
-            Format::Debug => quote!(__tp::serde_json::Value::String(::std::format!("{:?}", #b))),
+            Format::Debug => quote_spanned!(span=> __tp::serde_json::Value::String(::std::format!("{:?}", #b))),
+            _ => quote_spanned!(span=> __tp::serde_json::Value::String(::std::string::ToString::to_string(#b))),
         };
         quote!(__call.field(#key, #value);)
     });
@@ -218,9 +233,12 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
             #(#declared_fields,)*
         );
         let mut __call = __tp::CallFrame::start(&__TELEMETRY_SITE, __span);
+        if __call.emits() || __call.span_enabled() {
+            #(#serde_values)*
+        }
         if __call.emits() {
             #(#arg_values)*
-            #(#field_values)*
+            #(#text_values)*
         }
         __call
     })
