@@ -5,24 +5,23 @@
 //! The generated code creates a [`CallFrame`] when the call starts, enters it
 //! around the body (every poll, for async), and finishes it with the return
 //! value. A frame dropped unfinished reports `panic` (if unwinding) or `cancelled`.
-//! With no sink and no subscriber, a frame is inert: no clock, no ids, no context.
+//! With no sink and no subscriber there is no frame at all: the body just runs.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
-use std::time::Instant;
 
 use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::context::{Context, ContextGuard};
-use crate::dispatch::{dispatch_payload, has_sink};
+use crate::context::{Context, LentContext};
+use crate::dispatch::{dispatch_payload_at, has_sink};
 use crate::event::{EventDataError, EventKind, EventPayload};
 use crate::ids::SpanId;
+use crate::timestamp::Timestamp;
 
 /// How an instrumented call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +102,15 @@ pub fn serialize_field<T: Serialize + ?Sized>(value: &T) -> Value {
     }
 }
 
+/// Runs `f` out of line. The generated code puts the work of a wanted call here,
+/// so that when nothing wants it the instrumented function stays as small as the
+/// plain one (no extra stack frame or saved registers on the fast path).
+#[inline(never)]
+#[cold]
+pub fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// How a finished call ended, computed by the generated code from the return value.
 #[derive(Debug, Default)]
 pub struct CallResult {
@@ -114,44 +122,34 @@ pub struct CallResult {
     pub ret: Option<Value>,
 }
 
-/// One instrumented call in progress.
+/// One instrumented call in progress. Only made when something wants the call
+/// ([`CallFrame::wanted`]): with no sink and no subscriber, the generated code
+/// calls the body directly.
 pub struct CallFrame {
     site: &'static CallSite,
     span: tracing::Span,
-    /// The call's context (the caller's, with this call's span id); `None` when inert.
+    /// The call's context (the caller's, with this call's span id). `None` while
+    /// lent to the thread during the body, and after the event took it.
     context: Option<Context>,
     /// A sink existed at the start: the call will emit an event.
     emits: bool,
-    started: Option<Instant>,
+    started: Option<Timestamp>,
     fields: Fields,
     panicked: bool,
     finished: bool,
 }
 
 impl CallFrame {
-    /// Starts a call: picks its span id and context, and records the ids on `span`.
-    #[inline]
-    pub fn start(site: &'static CallSite, span: tracing::Span) -> Self {
-        let emits = has_sink();
-        let context = if emits || !span.is_disabled() {
-            Some(Self::call_context(&span))
-        } else {
-            None
-        };
-        CallFrame {
-            site,
-            span,
-            context,
-            emits,
-            started: None,
-            fields: Vec::new(),
-            panicked: false,
-            finished: false,
-        }
+    /// Whether a call with this span needs a frame: a sink exists, or a subscriber
+    /// records the span.
+    #[inline(always)]
+    pub fn wanted(span: &tracing::Span) -> bool {
+        has_sink() || !span.is_disabled()
     }
 
+    /// Starts a call: picks its span id and context, and records the ids on `span`.
     #[inline(never)]
-    fn call_context(span: &tracing::Span) -> Context {
+    pub fn start(site: &'static CallSite, span: tracing::Span) -> Self {
         // A call is a span, and a span needs a trace: with no context, it starts one.
         let context = Context::try_current()
             .unwrap_or_default()
@@ -171,7 +169,16 @@ impl CallFrame {
                 }
             }
         }
-        context
+        CallFrame {
+            site,
+            span,
+            context: Some(context),
+            emits: has_sink(),
+            started: None,
+            fields: Vec::new(),
+            panicked: false,
+            finished: false,
+        }
     }
 
     /// Whether this call will emit an event (so field values are worth computing).
@@ -180,15 +187,9 @@ impl CallFrame {
         self.emits
     }
 
-    /// The call's context, when it has one.
+    /// The call's context (`None` while the body runs: it is the current one then).
     pub fn context(&self) -> Option<&Context> {
         self.context.as_ref()
-    }
-
-    /// Whether the call's span is recorded by a subscriber.
-    #[inline]
-    pub fn span_enabled(&self) -> bool {
-        !self.span.is_disabled()
     }
 
     /// Adds a declared field (`fields(...)` or `args`) to the event.
@@ -207,26 +208,40 @@ impl CallFrame {
         }
     }
 
-    /// Makes this call current (its span, its context, its `fields` for `record`)
-    /// until the guard drops. The first enter starts the clock.
-    #[inline]
-    pub fn enter(&mut self) -> CallEntered<'_> {
-        if self.context.is_none() {
-            return CallEntered {
-                active: None,
-                _not_send: PhantomData,
-            };
+    /// A `fields(k = %expr)` value: `Display` on the span and as text in the event.
+    pub fn display_field<T: std::fmt::Display + ?Sized>(&mut self, key: &'static str, value: &T) {
+        if !self.span.is_disabled() {
+            self.span.record(key, tracing::field::display(value));
         }
-        self.enter_active()
+        if self.emits {
+            self.field(key, Value::String(value.to_string()));
+        }
     }
 
-    #[inline(never)]
-    fn enter_active(&mut self) -> CallEntered<'_> {
+    /// A `fields(k = ?expr)` value: `Debug` on the span and as text in the event.
+    pub fn debug_field<T: std::fmt::Debug + ?Sized>(&mut self, key: &'static str, value: &T) {
+        if !self.span.is_disabled() {
+            self.span.record(key, tracing::field::debug(value));
+        }
+        if self.emits {
+            self.field(key, Value::String(format!("{value:?}")));
+        }
+    }
+
+    /// Makes the call current, if there is one (see [`CallFrame::enter`]).
+    #[inline(always)]
+    pub fn enter_opt(frame: &mut Option<CallFrame>) -> Option<CallEntered<'_>> {
+        frame.as_mut().map(CallFrame::enter)
+    }
+
+    /// Makes this call current (its span, its context, its `fields` for `record`)
+    /// until the guard drops. The first enter starts the clock.
+    pub fn enter(&mut self) -> CallEntered<'_> {
         if self.started.is_none() && self.emits {
-            self.started = Some(Instant::now());
+            self.started = Some(Timestamp::now());
         }
         let span = self.span.enter();
-        let context = ContextGuard::swap_in(self.context.clone());
+        let context = LentContext::lend(&mut self.context);
         let previous_fields = if self.emits {
             let fields = std::mem::take(&mut self.fields);
             CURRENT_FIELDS
@@ -236,19 +251,17 @@ impl CallFrame {
             None
         };
         CallEntered {
-            active: Some(ActiveCall {
-                _span: span,
-                _context: context,
-                previous_fields,
-                fields: &mut self.fields,
-                panicked: &mut self.panicked,
-            }),
-            _not_send: PhantomData,
+            _span: span,
+            _context: context,
+            previous_fields,
+            fields: &mut self.fields,
+            panicked: &mut self.panicked,
         }
     }
 
     /// Ends the call with its return value; `result` runs only when an event is emitted.
-    #[inline]
+    /// Out of line: it must not weigh on the instrumented function's fast path.
+    #[inline(never)]
     pub fn finish<R>(mut self, ret: &R, result: impl FnOnce(&R) -> CallResult) {
         self.finished = true;
         if self.emits {
@@ -263,8 +276,10 @@ impl CallFrame {
 
     #[inline(never)]
     fn emit(&mut self, outcome: Outcome, error: Option<String>, ret: Option<Value>) {
+        // One clock read: the event's timestamp is the call's end.
+        let now = Timestamp::now();
         let duration_us = self.started.map_or(0, |t| {
-            u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+            u64::try_from(now.unix_micros() - t.unix_micros()).unwrap_or(0)
         });
         let mut fields = std::mem::take(&mut self.fields);
         if let Some(ret) = ret {
@@ -277,8 +292,7 @@ impl CallFrame {
             error,
             fields,
         };
-        let context = self.context.clone();
-        dispatch_payload(|| event, || context);
+        dispatch_payload_at(event, self.context.take(), now);
     }
 }
 
@@ -298,20 +312,15 @@ impl Drop for CallFrame {
 
 /// The guard of [`CallFrame::enter`]. Not `Send`: it restores thread-local state.
 pub struct CallEntered<'a> {
-    active: Option<ActiveCall<'a>>,
-    _not_send: PhantomData<*const ()>,
-}
-
-struct ActiveCall<'a> {
-    _span: tracing::span::Entered<'a>,
-    _context: ContextGuard,
-    /// What the fields slot held before (`None`: this call does not collect fields).
+    // Field order is drop order: the fields slot first, then the context, then the span.
     previous_fields: Option<Option<Fields>>,
     fields: &'a mut Fields,
     panicked: &'a mut bool,
+    _context: LentContext<'a>,
+    _span: tracing::span::Entered<'a>,
 }
 
-impl Drop for ActiveCall<'_> {
+impl Drop for CallEntered<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             *self.panicked = true;
@@ -321,13 +330,6 @@ impl Drop for ActiveCall<'_> {
                 *self.fields = fields;
             }
         }
-    }
-}
-
-impl CallEntered<'_> {
-    /// Whether the guard does anything (the call has a sink or a subscriber).
-    pub fn is_active(&self) -> bool {
-        self.active.is_some()
     }
 }
 
@@ -369,8 +371,8 @@ impl EventPayload for CallEvent {
 }
 
 pin_project! {
-    /// The future of an instrumented `async fn`: enters its call on every poll,
-    /// finishes it on completion, reports `cancelled` if dropped before.
+    /// The future of an instrumented `async fn`: enters its call (if it has one)
+    /// on every poll, finishes it on completion, reports `cancelled` if dropped before.
     #[must_use = "futures do nothing unless polled"]
     pub struct InstrumentedCall<F, C> {
         frame: Option<CallFrame>,
@@ -396,10 +398,11 @@ where
     F: Future,
     C: FnOnce(&F::Output) -> CallResult,
 {
-    /// Wraps the body of an instrumented `async fn`.
-    pub fn new(frame: CallFrame, inner: F, result: C) -> Self {
+    /// Wraps the body of an instrumented `async fn`; `frame` is `None` when nothing
+    /// wants the call, and then the wrapper only polls the body.
+    pub fn new(frame: Option<CallFrame>, inner: F, result: C) -> Self {
         InstrumentedCall {
-            frame: Some(frame),
+            frame,
             inner: Some(inner),
             result: Some(result),
         }
@@ -415,12 +418,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let (Some(frame), Some(inner)) = (this.frame.as_mut(), this.inner.as_pin_mut()) else {
-            // Only reachable by polling after completion, which futures may refuse.
+        let Some(inner) = this.inner.as_pin_mut() else {
+            // Only reachable while dropping, when nobody can poll.
             return Poll::Pending;
         };
         let polled = {
-            let _entered = frame.enter();
+            let _entered = CallFrame::enter_opt(this.frame);
             inner.poll(cx)
         };
         let Poll::Ready(output) = polled else {

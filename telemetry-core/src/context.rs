@@ -182,6 +182,29 @@ impl ContextGuard {
     }
 }
 
+/// Lends a context held elsewhere (an instrumented call's) to the thread without
+/// cloning it: swapped in on creation, swapped back on drop (also when unwinding).
+pub(crate) struct LentContext<'a> {
+    slot: &'a mut Option<Context>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a> LentContext<'a> {
+    pub(crate) fn lend(slot: &'a mut Option<Context>) -> Self {
+        let _ = CURRENT.try_with(|c| std::mem::swap(&mut *c.borrow_mut(), slot));
+        LentContext {
+            slot,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for LentContext<'_> {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| std::mem::swap(&mut *c.borrow_mut(), self.slot));
+    }
+}
+
 impl Drop for ContextGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();

@@ -18,6 +18,7 @@ use pin_project_lite::pin_project;
 
 use crate::context::Context;
 use crate::event::{EventPayload, EventRecord, TelemetryEvent};
+use crate::timestamp::Timestamp;
 
 /// Receives emitted events. The transport implements it; so does test capture.
 ///
@@ -167,6 +168,23 @@ pub fn dispatch_payload<P: EventPayload>(
     // so it does not bloat (or slow) the caller's fast path.
     if has_sink() {
         dispatch_to_sink(make, context);
+    }
+}
+
+/// Like [`dispatch_payload`], with the event's time already read (an instrumented
+/// call reads the clock once for both its duration and its timestamp).
+pub(crate) fn dispatch_payload_at<P: EventPayload>(
+    payload: P,
+    context: Option<Context>,
+    at: Timestamp,
+) {
+    if has_sink() {
+        with_current_sink(|sink| {
+            let record = EventRecord::new_at(Box::new(payload), context, at);
+            if panic::catch_unwind(AssertUnwindSafe(|| sink.accept(record))).is_err() {
+                report_sink_panic();
+            }
+        });
     }
 }
 

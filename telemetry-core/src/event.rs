@@ -190,7 +190,15 @@ impl fmt::Debug for EventRecord {
 impl EventRecord {
     /// A record of `payload` happening now in `context`, with a fresh UUIDv7 id.
     pub fn new(payload: Box<dyn EventPayload>, context: Option<Context>) -> Self {
-        let timestamp = Timestamp::now();
+        Self::new_at(payload, context, Timestamp::now())
+    }
+
+    /// A record of `payload` that happened at `timestamp`, with a fresh UUIDv7 id.
+    pub fn new_at(
+        payload: Box<dyn EventPayload>,
+        context: Option<Context>,
+        timestamp: Timestamp,
+    ) -> Self {
         EventRecord {
             payload,
             event_id: new_event_id(timestamp.unix_millis_saturating()),

@@ -7,7 +7,8 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::call::{
-    serialize_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall, Outcome,
+    out_of_line, serialize_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall,
+    Outcome,
 };
 pub use crate::catalog::{call_schema, KindRegistration, Origin};
 pub use crate::event::{EventDataError, EventKind, TelemetryEvent};

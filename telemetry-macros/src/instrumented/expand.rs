@@ -25,11 +25,13 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
                 #prelude
                 let mut __telemetry_call = #start;
                 let __telemetry_ret = {
-                    let _entered = __telemetry_call.enter();
+                    let _entered = __tp::CallFrame::enter_opt(&mut __telemetry_call);
                     #[allow(clippy::redundant_closure_call)]
                     (move || #block)()
                 };
-                __telemetry_call.finish(&__telemetry_ret, #result);
+                if let ::core::option::Option::Some(call) = __telemetry_call {
+                    call.finish(&__telemetry_ret, #result);
+                }
                 __telemetry_ret
             });
         }
@@ -130,8 +132,10 @@ fn recorded_params<'a>(args: &'a Args, params: &'a [Ident]) -> impl Iterator<Ite
     params.iter().filter(move |p| !skipped(p))
 }
 
-/// The block that creates the span and the call frame, evaluating each declared
-/// field once; its borrows of the parameters end before the body runs.
+/// The block that makes the call's `Option<CallFrame>`. The span comes first (its
+/// parameter values are formatted only if a subscriber records it); if nothing
+/// wants the call, that is all, and no field expression is evaluated. Otherwise
+/// each declared field is evaluated once, and its borrows end before the body.
 fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
     let fields: Vec<_> = args.fields.iter().flatten().collect();
     // Each binding carries its expression's span, so type errors about it point there.
@@ -145,24 +149,16 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
         quote_spanned!(value.span()=> let #b = &(#value);)
     });
 
-    // The span: the attribute's own fields, then the parameters (as #[instrument]
-    // records them: Debug), minus those skipped or overridden by a declared field,
-    // then the declared fields.
+    // The span: the attribute's own fields, the parameters (as #[instrument] records
+    // them: Debug) minus those skipped or overridden by a declared field, and the
+    // declared fields, recorded once their values exist.
     let declared_keys: Vec<String> = fields.iter().map(|f| f.key()).collect();
     let param_fields = recorded_params(args, params)
         .filter(|p| !declared_keys.contains(&p.to_string()))
         .map(|p| quote!(#p = __tp::tracing::field::debug(&#p)));
-    let declared_fields = fields.iter().zip(&bindings).map(|(f, b)| {
+    let declared_fields = fields.iter().map(|f| {
         let name = &f.name;
-        // Spanned on the user's expression: a missing Serialize/Display/Debug points there.
-        let span = f.value.span();
-        let value = match f.format {
-            // Recorded after the span exists, from the one serialization (below).
-            Format::Serde => quote!(__tp::tracing::field::Empty),
-            Format::Display => quote_spanned!(span=> __tp::tracing::field::display(#b)),
-            Format::Debug => quote_spanned!(span=> __tp::tracing::field::debug(#b)),
-        };
-        quote!(#(#name).* = #value)
+        quote!(#(#name).* = __tp::tracing::field::Empty)
     });
     let event = args.event.as_ref().map(|l| l.value()).unwrap_or_default();
     let name = args
@@ -181,44 +177,39 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
         None => quote!(::core::module_path!()),
     };
 
-    // The event's `fields`: parameters (with `args`), then declared fields.
-    let arg_values = if args.args.is_some() {
+    // Declared field values: serialized once at the user's expression (so a missing
+    // `Serialize`, `Display` or `Debug` is one error, there).
+    let field_values = fields.iter().zip(&bindings).map(|(f, b)| {
+        let key = f.key();
+        let span = f.value.span();
+        match f.format {
+            Format::Serde => {
+                quote_spanned!(span=> __call.serde_field(#key, __tp::serialize_field(#b));)
+            }
+            Format::Display => quote_spanned!(span=> __call.display_field(#key, #b);),
+            Format::Debug => quote_spanned!(span=> __call.debug_field(#key, #b);),
+        }
+    });
+    // `args`: every parameter not skipped, into the event only.
+    let arg_values: Vec<TokenStream> = if args.args.is_some() {
         recorded_params(args, params)
             .filter(|p| !declared_keys.contains(&p.to_string()))
             .map(|p| {
                 let key = p.to_string();
-                quote!({
-                    use __tp::{ArgDebug as _, ArgSerde as _};
-                    __call.field(#key, (&__tp::Arg(&#p)).__telemetry_arg());
-                })
+                quote!(__call.field(#key, (&__tp::Arg(&#p)).__telemetry_arg());)
             })
             .collect()
     } else {
         Vec::new()
     };
-    // Plain fields are serialized once, at the user's expression (so a missing
-    // `Serialize` is one error, there), and only if a sink or subscriber wants them.
-    let serde_values = fields
-        .iter()
-        .zip(&bindings)
-        .filter(|(f, _)| f.format == Format::Serde)
-        .map(|(f, b)| {
-            let key = f.key();
-            let value = quote_spanned!(f.value.span()=> __tp::serialize_field(#b));
-            quote!(__call.serde_field(#key, #value);)
-        });
-    let text_values = fields.iter().zip(&bindings).filter(|(f, _)| f.format != Format::Serde).map(|(f, b)| {
-        let key = f.key();
-        let span = f.value.span();
-        let value = match f.format {
-            Format::Debug => quote_spanned!(span=> __tp::serde_json::Value::String(::std::format!("{:?}", #b))),
-            _ => quote_spanned!(span=> __tp::serde_json::Value::String(::std::string::ToString::to_string(#b))),
-        };
-        quote!(__call.field(#key, #value);)
+    let arg_block = (!arg_values.is_empty()).then(|| {
+        quote!(if __call.emits() {
+            use __tp::{ArgDebug as _, ArgSerde as _};
+            #(#arg_values)*
+        })
     });
 
     quote!({
-        #(#evaluations)*
         let __span = __tp::tracing::span!(
             target: #target,
             __tp::tracing::Level::#level,
@@ -232,15 +223,17 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
             #(#param_fields,)*
             #(#declared_fields,)*
         );
-        let mut __call = __tp::CallFrame::start(&__TELEMETRY_SITE, __span);
-        if __call.emits() || __call.span_enabled() {
-            #(#serde_values)*
+        if __tp::CallFrame::wanted(&__span) {
+            __tp::out_of_line(|| {
+                #(#evaluations)*
+                let mut __call = __tp::CallFrame::start(&__TELEMETRY_SITE, __span);
+                #(#field_values)*
+                #arg_block
+                ::core::option::Option::Some(__call)
+            })
+        } else {
+            ::core::option::Option::None
         }
-        if __call.emits() {
-            #(#arg_values)*
-            #(#text_values)*
-        }
-        __call
     })
 }
 
