@@ -47,6 +47,64 @@
 //! Generic structs, enums, tuple and unit structs are refused with a compile
 //! error saying why; so are unknown or duplicate attributes.
 //!
+//! # `#[instrumented(event = "...")]`
+//!
+//! Wraps a function (sync, `async`, method, associated, generic, `impl Trait`
+//! returning, `async fn` in a trait impl, `#[async_trait]` method) in a real
+//! `tracing` span and emits one event per call when it finishes, with
+//! `event_data = {function, module, duration_us, outcome, error, fields}`:
+//!
+//! ```
+//! use telemetry::instrumented;
+//!
+//! #[derive(Debug)]
+//! struct NotFound;
+//! impl std::fmt::Display for NotFound {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("not found") }
+//! }
+//!
+//! #[instrumented(event = "OE_LOOKUP", skip(db), fields(key_len = key.len()), err)]
+//! fn lookup(db: &std::collections::HashMap<String, u32>, key: &str) -> Result<u32, NotFound> {
+//!     telemetry::record("cache", "miss"); // adds to this call's `fields`
+//!     db.get(key).copied().ok_or(NotFound)
+//! }
+//!
+//! let events = telemetry::testing::capture(|| lookup(&Default::default(), "k1"));
+//! let data = &events[0].event_data;
+//! assert_eq!((data["outcome"].as_str(), data["error"].as_str()), (Some("error"), Some("not found")));
+//! assert_eq!(data["fields"], serde_json::json!({"key_len": 2, "cache": "miss"}));
+//! ```
+//!
+//! Arguments:
+//! - `event = "OE_NAME"` (required, checked at compile time like the derive's).
+//! - `name = "..."`, `level = "debug"`, `target = "..."`: the span's (defaults:
+//!   the function's name, `info`, the module path).
+//! - `skip(a, b)`, `skip_all`: parameters the span does not record (it records the
+//!   others with `Debug`, as `#[tracing::instrument]` does). Skipping a parameter
+//!   that does not exist is a compile error.
+//! - `fields(k = expr, k = %expr, k = ?expr, k)`: recorded in the event's `fields`
+//!   and on the span. No sigil: serde; `%`: `Display`; `?`: `Debug`; a bare `k`
+//!   takes the parameter or binding `k` (an unknown name is a compile error, never
+//!   a silently empty field). Evaluated once per call, and not at all when no sink
+//!   and no subscriber want the call.
+//! - `args`: also record every parameter not skipped in the event (serde where it
+//!   implements `Serialize`, else `Debug`). Without it the event holds only what
+//!   `fields` names: events are analytics data and must not leak arguments.
+//! - `err` / `err(Debug)`: the error's text goes to `event_data.error`. A returned
+//!   `Err` makes `outcome` `error` with or without it.
+//! - `ret` / `ret(Debug)`: the return value (the `Ok` value of a `Result`) goes to
+//!   `fields.return`.
+//! - `crate = "path"`: where the `telemetry` crate is.
+//!
+//! `outcome` is `ok`, `error` (returned `Err`), `cancelled` (the future was dropped
+//! before it finished) or `panic` (it unwound; the panic still propagates).
+//! `duration_us` runs from the call (sync) or first poll (async) to the end. The
+//! span records `event_type`, `uid`, `sid`, `gdata_id`, `trace_id`, `span_id`; the
+//! event's `span_id` is the call's own, nested calls nest, and a typed [`emit`] in
+//! the body carries the call's span id. [`record`] adds to the innermost running
+//! call (and to its span if the span declared that field); outside one it does
+//! nothing. Every use site registers in the catalog with its declared fields.
+//!
 //! # Catalog
 //!
 //! Every derived kind registers itself at compile time; [`catalog()`] returns the

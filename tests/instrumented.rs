@@ -483,12 +483,15 @@ struct Moderation {
 
 #[instrumented(event = "OE_INNER")]
 fn inner() {
+    telemetry::record("inner_step", 1);
     telemetry::emit(Moderation { verdict: "allow" });
 }
 
 #[instrumented(event = "OE_OUTER")]
 fn outer() {
+    telemetry::record("before", true);
     inner();
+    telemetry::record("after", true);
 }
 
 #[test]
@@ -510,6 +513,9 @@ fn nested_calls_share_the_trace_and_differ_in_span_and_typed_events_carry_the_ca
         "a typed emit carries the running call's span id"
     );
     assert_ne!(inner_e.span_id, outer_e.span_id);
+    // `record` goes to the innermost running call, and the outer one gets its own back.
+    assert_eq!(fields(inner_e), &json!({"inner_step": 1}));
+    assert_eq!(fields(outer_e), &json!({"before": true, "after": true}));
     for e in &events {
         assert_eq!(e.trace_id, Some(ctx.trace_id()));
         assert_eq!(e.uid.as_deref(), Some("u_nest"));
