@@ -102,10 +102,7 @@ fn peers(c: &mut Criterion) {
             })
         });
     });
-    let json = tracing_subscriber::fmt()
-        .json()
-        .with_writer(std::io::sink)
-        .finish();
+    let json = tracing_subscriber::fmt().json().with_writer(std::io::sink).finish();
     tracing::subscriber::with_default(json, || {
         g.bench_function("tracing_json_fmt_with_info", |b| {
             b.iter(|| {
@@ -124,8 +121,7 @@ fn peers(c: &mut Criterion) {
                 let n = left.min(256);
                 let start = Instant::now();
                 {
-                    let root =
-                        fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                    let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
                     let _parent = root.set_local_parent();
                     for _ in 0..n {
                         i += 1;

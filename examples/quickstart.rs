@@ -11,9 +11,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use telemetry::{
-    instrumented, Context, EnvelopeConfig, EventRecord, FutureExt as _, Sink, TelemetryEvent,
-};
+use telemetry::{instrumented, Context, EnvelopeConfig, EventRecord, FutureExt as _, Sink, TelemetryEvent};
 
 /// A moderation decision on a user's message.
 #[derive(TelemetryEvent, serde::Serialize)]
@@ -49,11 +47,7 @@ impl std::fmt::Display for QuotaExceeded {
 /// them. Each call is a `tracing` span and one `OE_INTERACT` event.
 #[instrumented(event = "OE_INTERACT", skip(text), fields(text_len = text.len()))]
 async fn moderate(text: &str) -> &'static str {
-    let verdict = if text.contains("spam") {
-        "block"
-    } else {
-        "allow"
-    };
+    let verdict = if text.contains("spam") { "block" } else { "allow" };
     telemetry::record("verdict", verdict);
     // A typed event inside carries this call's span id.
     telemetry::emit(Moderation {
@@ -101,10 +95,7 @@ impl Sink for PrintSink {
 
 /// What an HTTP handler does: build the context from the request, run the work in it.
 async fn handle_chat(uid: &str, sid: &str, query_id: &str, text: &str, used_today: u32) {
-    let ctx = Context::new()
-        .with_uid(uid)
-        .with_sid(sid)
-        .with_gdata_id(query_id);
+    let ctx = Context::new().with_uid(uid).with_sid(sid).with_gdata_id(query_id);
     ctx.scope(async {
         if check_quota(used_today).is_err() {
             return;

@@ -122,11 +122,10 @@
 //! your own sink with [`set_global_sink`] (see `examples/quickstart.rs`).
 
 pub use telemetry_core::{
-    catalog, emit, has_sink, record, set_global_sink, sink_panics, testing, validate_event_name,
-    with_sink, Catalog, CatalogConflicts, CatalogEntry, Conflict, Context, ContextGuard, Envelope,
-    EnvelopeConfig, EventDataError, EventError, EventKind, EventNameError, EventPayload,
-    EventRecord, FieldEntry, FutureExt, Origin, Outcome, Scrubber, Sink, Source, SpanId,
-    TelemetryEvent, Timestamp, TraceId, WithContext, WithSink, MAX_EVENT_BYTES, REDACTED, SDK,
+    catalog, emit, has_sink, record, set_global_sink, sink_panics, testing, validate_event_name, with_sink, Catalog,
+    CatalogConflicts, CatalogEntry, Conflict, Context, ContextGuard, Envelope, EnvelopeConfig, EventDataError,
+    EventError, EventKind, EventNameError, EventPayload, EventRecord, FieldEntry, FutureExt, Origin, Outcome, Scrubber,
+    Sink, Source, SpanId, TelemetryEvent, Timestamp, TraceId, WithContext, WithSink, MAX_EVENT_BYTES, REDACTED, SDK,
 };
 pub use telemetry_macros::{instrumented, TelemetryEvent};
 

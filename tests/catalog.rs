@@ -33,16 +33,9 @@ struct Item {
 #[test]
 fn kinds_from_this_crate_and_a_second_crate_are_registered() {
     let catalog = telemetry::catalog();
-    let here = catalog
-        .get("CAT_CHECKOUT", 1)
-        .next()
-        .expect("CAT_CHECKOUT registered");
+    let here = catalog.get("CAT_CHECKOUT", 1).next().expect("CAT_CHECKOUT registered");
     assert_eq!(here.rust_path, "catalog::Checkout");
-    assert!(
-        here.defined_at.starts_with("tests/catalog.rs:"),
-        "{}",
-        here.defined_at
-    );
+    assert!(here.defined_at.starts_with("tests/catalog.rs:"), "{}", here.defined_at);
     let other = catalog
         .get("FIXTURE_SIGNUP", 3)
         .next()
@@ -62,14 +55,7 @@ fn fields_carry_json_types_requiredness_and_redaction() {
     let fields: Vec<(&str, &str, bool, bool)> = kind
         .fields
         .iter()
-        .map(|f| {
-            (
-                f.name.as_str(),
-                f.json_type.as_str(),
-                f.required,
-                f.redacted,
-            )
-        })
+        .map(|f| (f.name.as_str(), f.json_type.as_str(), f.required, f.redacted))
         .collect();
     assert_eq!(
         fields,
@@ -125,17 +111,9 @@ fn the_schema_matches_what_is_actually_sent() {
         internal_note: "n".into(),
     };
     let data = serde_json::Value::Object(event.event_data().unwrap());
-    let kind = telemetry::catalog()
-        .get("CAT_CHECKOUT", 1)
-        .next()
-        .unwrap()
-        .clone();
+    let kind = telemetry::catalog().get("CAT_CHECKOUT", 1).next().unwrap().clone();
     let keys: Vec<&String> = data.as_object().unwrap().keys().collect();
-    let schema_keys: Vec<&String> = kind.schema["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .collect();
+    let schema_keys: Vec<&String> = kind.schema["properties"].as_object().unwrap().keys().collect();
     assert_eq!(keys, schema_keys);
     assert_eq!(data["card_last4"], "[REDACTED]");
 }

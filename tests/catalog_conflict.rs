@@ -50,10 +50,7 @@ fn conflicting_definitions_are_reported_in_actionable_words() {
     );
     assert!(text.contains("{amount: number}"), "{text}");
     assert!(text.contains("catalog_conflict::legacy::Payment"), "{text}");
-    assert!(
-        text.contains("{amount: string, currency: string}"),
-        "{text}"
-    );
+    assert!(text.contains("{amount: string, currency: string}"), "{text}");
     assert!(
         text.contains("bump `version`") && text.contains("version = 3"),
         "{text}"

@@ -116,10 +116,7 @@ fn rename_all_serialize_form_is_followed() {
         api_secret_value: "s".into(),
         plain_value: 1,
     };
-    assert_eq!(
-        data(&e),
-        json!({"API-SECRET-VALUE": "[REDACTED]", "PLAIN-VALUE": 1})
-    );
+    assert_eq!(data(&e), json!({"API-SECRET-VALUE": "[REDACTED]", "PLAIN-VALUE": 1}));
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -187,11 +184,7 @@ fn redact_and_skip_hold_through_flatten() {
 fn flattened_schema_lists_inner_fields_redacted_or_not_and_omits_skipped() {
     let catalog = telemetry::catalog();
     let kind = catalog.get("OE_FLATTEN", 1).next().unwrap();
-    let fields: Vec<(&str, bool)> = kind
-        .fields
-        .iter()
-        .map(|f| (f.name.as_str(), f.redacted))
-        .collect();
+    let fields: Vec<(&str, bool)> = kind.fields.iter().map(|f| (f.name.as_str(), f.redacted)).collect();
     for expected in [
         ("street", true),
         ("city", true),
@@ -200,10 +193,7 @@ fn flattened_schema_lists_inner_fields_redacted_or_not_and_omits_skipped() {
         ("id", false),
         ("note", true),
     ] {
-        assert!(
-            fields.contains(&expected),
-            "{expected:?} missing from {fields:?}"
-        );
+        assert!(fields.contains(&expected), "{expected:?} missing from {fields:?}");
     }
     assert!(!fields.iter().any(|(n, _)| *n == "node"), "{fields:?}");
 }
@@ -248,10 +238,7 @@ fn redact_and_skip_hold_with_skip_serializing_if() {
     let kind = kind.get("OE_SKIP_IF", 1).next().unwrap();
     let hint = kind.fields.iter().find(|f| f.name == "token_hint").unwrap();
     assert!(!hint.required && hint.redacted);
-    assert!(kind
-        .fields
-        .iter()
-        .all(|f| f.name != "never" && f.name != "tags"));
+    assert!(kind.fields.iter().all(|f| f.name != "never" && f.name != "tags"));
 }
 
 #[derive(TelemetryEvent, Serialize)]
@@ -263,10 +250,7 @@ struct RedactNull {
 
 #[test]
 fn a_redacted_null_is_still_replaced() {
-    assert_eq!(
-        data(&RedactNull { maybe: None }),
-        json!({"maybe": "[REDACTED]"})
-    );
+    assert_eq!(data(&RedactNull { maybe: None }), json!({"maybe": "[REDACTED]"}));
 }
 
 mod reexported {
@@ -274,10 +258,7 @@ mod reexported {
 }
 
 #[derive(TelemetryEvent, Serialize)]
-#[telemetry(
-    event = "OE_CRATE_PATH",
-    crate = "crate::reexported::renamed_telemetry"
-)]
+#[telemetry(event = "OE_CRATE_PATH", crate = "crate::reexported::renamed_telemetry")]
 struct CratePath {
     n: u8,
 }
@@ -311,15 +292,8 @@ struct Failing {
 
 #[test]
 fn serialization_failure_is_an_error_not_a_panic() {
-    let err = Failing {
-        bad: FailingSerialize,
-    }
-    .event_data()
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("this value refuses to serialize"),
-        "{err}"
-    );
+    let err = Failing { bad: FailingSerialize }.event_data().unwrap_err();
+    assert!(err.to_string().contains("this value refuses to serialize"), "{err}");
 }
 
 #[derive(TelemetryEvent, Serialize)]
@@ -337,10 +311,7 @@ fn f32_values_are_sent_as_written_not_widened() {
         nested: vec![0.1, 2.5],
         precise: 0.1,
     };
-    assert_eq!(
-        data(&e),
-        json!({"score": 0.12, "nested": [0.1, 2.5], "precise": 0.1})
-    );
+    assert_eq!(data(&e), json!({"score": 0.12, "nested": [0.1, 2.5], "precise": 0.1}));
 }
 
 /// Names the generated code also uses must not collide with the user's.
@@ -373,10 +344,7 @@ fn generated_names_do_not_collide_with_user_names() {
         generator: 2,
         __tp: 3,
     };
-    assert_eq!(
-        data(&e),
-        json!({"data": 1, "generator": 2, "__tp": "[REDACTED]"})
-    );
+    assert_eq!(data(&e), json!({"data": 1, "generator": 2, "__tp": "[REDACTED]"}));
 }
 
 #[derive(TelemetryEvent, Serialize)]
@@ -457,11 +425,7 @@ fn self_in_a_field_type_and_redacted_types_without_schema_compile_and_register()
     let catalog = telemetry::catalog();
     let kind = catalog.get("OE_RECURSIVE", 1).next().unwrap();
     assert_eq!(
-        kind.fields
-            .iter()
-            .find(|f| f.name == "children")
-            .unwrap()
-            .json_type,
+        kind.fields.iter().find(|f| f.name == "children").unwrap().json_type,
         "array"
     );
     assert_eq!(

@@ -2,9 +2,7 @@
 
 use serde::Serialize;
 use telemetry::testing::{capture, capture_async, capture_records, CapturingSink};
-use telemetry::{
-    Context, EnvelopeConfig, EventError, FutureExt as _, SpanId, TelemetryEvent, TraceId,
-};
+use telemetry::{Context, EnvelopeConfig, EventError, FutureExt as _, SpanId, TelemetryEvent, TraceId};
 
 #[derive(TelemetryEvent, Serialize)]
 #[telemetry(event = "OE_INTERACT")]
@@ -49,10 +47,7 @@ fn emit_builds_the_envelope_from_the_current_context() {
     assert_eq!((e.trace_id, e.span_id), (Some(trace), Some(span)));
     assert_eq!(e.event_id.get_version_num(), 7);
     assert!(before <= e.timestamp && e.timestamp <= after);
-    assert_eq!(
-        e.source.sdk,
-        format!("telemetry-rust/{}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(e.source.sdk, format!("telemetry-rust/{}", env!("CARGO_PKG_VERSION")));
     let exe = std::env::current_exe().unwrap();
     assert_eq!(e.source.service, exe.file_stem().unwrap().to_string_lossy());
     // Default scrubbing reached the captured envelope, at depth; the envelope's own ids were left alone.
@@ -110,9 +105,7 @@ impl Drop for EmitsOnDrop {
 #[test]
 fn a_sink_whose_drop_emits_is_dropped_safely_after_its_scope() {
     let outer = capture(|| {
-        telemetry::with_sink(std::sync::Arc::new(EmitsOnDrop), || {
-            telemetry::emit(interact())
-        });
+        telemetry::with_sink(std::sync::Arc::new(EmitsOnDrop), || telemetry::emit(interact()));
     });
     // The drop-time emit went to the sink that was current again: the capture.
     assert_eq!(outer.len(), 1);
@@ -153,9 +146,7 @@ fn an_event_over_64_kib_is_refused_naming_its_kind_not_truncated() {
             blob: "x".repeat(70_000),
         })
     });
-    let err = records[0]
-        .to_envelope(&EnvelopeConfig::default())
-        .unwrap_err();
+    let err = records[0].to_envelope(&EnvelopeConfig::default()).unwrap_err();
     assert!(matches!(err, EventError::TooLarge { bytes, .. } if bytes > 70_000));
     assert_eq!(err.kind().name(), "OE_HUGE");
     assert!(
@@ -175,10 +166,7 @@ fn an_event_over_64_kib_is_refused_naming_its_kind_not_truncated() {
 fn scrubbing_is_configurable_per_sink() {
     let ((), records) = capture_records(|| telemetry::emit(interact()));
     let off = EnvelopeConfig::default().with_scrubber(telemetry::Scrubber::disabled());
-    assert_eq!(
-        records[0].to_envelope(&off).unwrap().event_data["api_token"],
-        "tok_123"
-    );
+    assert_eq!(records[0].to_envelope(&off).unwrap().event_data["api_token"], "tok_123");
     let extra = EnvelopeConfig::default()
         .with_service("svc")
         .with_service_version("2.0.1")
@@ -186,10 +174,7 @@ fn scrubbing_is_configurable_per_sink() {
     let env = records[0].to_envelope(&extra).unwrap();
     assert_eq!(env.event_data["action"], "[REDACTED]");
     assert_eq!(
-        (
-            env.source.service.as_str(),
-            env.source.service_version.as_deref()
-        ),
+        (env.source.service.as_str(), env.source.service_version.as_deref()),
         ("svc", Some("2.0.1"))
     );
 }
@@ -203,9 +188,7 @@ async fn context_follows_a_future_across_awaits_and_into_spawned_tasks() {
         telemetry::emit(interact());
         tokio::task::yield_now().await;
         // A spawned task takes the context only when asked.
-        let with = tokio::spawn(
-            task_sink.scope(async { telemetry::emit(interact()) }.with_current_context()),
-        );
+        let with = tokio::spawn(task_sink.scope(async { telemetry::emit(interact()) }.with_current_context()));
         let without = tokio::spawn(task_sink.scope(async { telemetry::emit(interact()) }));
         with.await.unwrap();
         without.await.unwrap();
@@ -214,21 +197,12 @@ async fn context_follows_a_future_across_awaits_and_into_spawned_tasks() {
     .await;
     assert_eq!(events.len(), 2);
     for e in &events {
-        assert_eq!(
-            (e.uid.as_deref(), e.trace_id),
-            (Some("u_async"), Some(ctx.trace_id()))
-        );
+        assert_eq!((e.uid.as_deref(), e.trace_id), (Some("u_async"), Some(ctx.trace_id())));
     }
     let spawned = sink.take_envelopes();
     assert_eq!(spawned.len(), 2);
-    let traces: Vec<_> = spawned
-        .iter()
-        .map(|e| (e.uid.as_deref(), e.trace_id))
-        .collect();
-    assert!(
-        traces.contains(&(Some("u_async"), Some(ctx.trace_id()))),
-        "{traces:?}"
-    );
+    let traces: Vec<_> = spawned.iter().map(|e| (e.uid.as_deref(), e.trace_id)).collect();
+    assert!(traces.contains(&(Some("u_async"), Some(ctx.trace_id()))), "{traces:?}");
     assert!(traces.contains(&(None, None)), "{traces:?}");
 }
 

@@ -40,18 +40,11 @@ fn global_sink_sees_all_threads_and_capture_takes_precedence() {
     assert_eq!(captured.len(), 1);
 
     let records = std::mem::take(&mut *global.0.lock().unwrap());
-    assert_eq!(
-        records.len(),
-        100,
-        "the captured event must not reach the global sink"
-    );
+    assert_eq!(records.len(), 100, "the captured event must not reach the global sink");
     let config = EnvelopeConfig::default();
     for r in &records {
         let e = r.to_envelope(&config).unwrap();
-        assert_eq!(
-            e.uid.as_deref(),
-            Some(format!("t{}", e.event_data["thread"]).as_str())
-        );
+        assert_eq!(e.uid.as_deref(), Some(format!("t{}", e.event_data["thread"]).as_str()));
     }
 
     // Replacing the global sink sends later events to the new one only.

@@ -15,6 +15,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::context::{Context, LentContext};
@@ -48,58 +49,80 @@ pub struct CallSite {
     pub module: &'static str,
 }
 
-type Fields = Vec<(Cow<'static, str>, Value)>;
+/// Field values are JSON text: serialized once on the caller's thread (one
+/// allocation), parsed into `event_data` on the sink's worker.
+type Fields = Vec<(Cow<'static, str>, Box<RawValue>)>;
+
+/// What `record` writes to: the innermost instrumented call running on this thread.
+struct CurrentCall {
+    /// The event's `fields`, when the call will emit one.
+    fields: Option<Fields>,
+    /// The call's span, when a subscriber records it (a clone: the frame keeps its own).
+    span: Option<tracing::Span>,
+}
 
 thread_local! {
-    /// The `fields` of the innermost instrumented call running on this thread, when
-    /// it will emit an event; where `record` writes.
-    static CURRENT_FIELDS: RefCell<Option<Fields>> = const { RefCell::new(None) };
+    static CURRENT_CALL: RefCell<Option<CurrentCall>> = const { RefCell::new(None) };
 }
 
 /// Adds `key: value` to the `fields` of the innermost instrumented call running
-/// on this thread (replacing an earlier value of `key`), and records it on the
-/// current `tracing` span if that span declared the field. Outside an
-/// instrumented call it does nothing.
+/// on this thread (replacing an earlier value of `key`), and records it on that
+/// call's `tracing` span if the span declared the field. Outside an instrumented
+/// call it does nothing.
 ///
 /// ```
 /// # use telemetry_core::record;
-/// record("tokens", 42);
+/// record("chunks", 42);
 /// record(String::from("model"), "small-1");
 /// ```
 pub fn record(key: impl Into<Cow<'static, str>>, value: impl Serialize) {
     let key = key.into();
-    let json = CURRENT_FIELDS
-        .try_with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let fields = slot.as_mut()?;
-            let value = serialize_field(&value);
-            upsert(fields, key.clone(), value.clone());
-            Some(value)
+    // Look first, serialize outside any borrow (a `Serialize` impl may itself record).
+    let (wants_field, span) = CURRENT_CALL
+        .try_with(|c| match &*c.borrow() {
+            Some(call) => {
+                let span = call
+                    .span
+                    .as_ref()
+                    .filter(|s| s.metadata().is_some_and(|m| m.fields().field(key.as_ref()).is_some()))
+                    .cloned();
+                (call.fields.is_some(), span)
+            }
+            None => (false, None),
         })
-        .ok()
-        .flatten();
-    if tracing::dispatcher::has_been_set() {
-        let span = tracing::Span::current();
-        if !span.is_disabled() {
-            let json = json.unwrap_or_else(|| serialize_field(&value));
-            span.record(key.as_ref(), tracing::field::display(&json));
-        }
+        .unwrap_or((false, None));
+    if !wants_field && span.is_none() {
+        return;
+    }
+    let json = serialize_field(&value);
+    if let Some(span) = span {
+        span.record(key.as_ref(), tracing::field::display(json.get()));
+    }
+    if wants_field {
+        let _ = CURRENT_CALL.try_with(|c| {
+            if let Some(fields) = c.borrow_mut().as_mut().and_then(|call| call.fields.as_mut()) {
+                upsert(fields, key, json);
+            }
+        });
     }
 }
 
-fn upsert(fields: &mut Fields, key: Cow<'static, str>, value: Value) {
+fn upsert(fields: &mut Fields, key: Cow<'static, str>, value: Box<RawValue>) {
     match fields.iter_mut().find(|(k, _)| *k == key) {
         Some((_, v)) => *v = value,
         None => fields.push((key, value)),
     }
 }
 
-/// A field's JSON value; a value serde refuses is recorded as the refusal, not lost silently.
-pub fn serialize_field<T: Serialize + ?Sized>(value: &T) -> Value {
-    match crate::private::to_value(value) {
-        Ok(v) => v,
-        Err(e) => Value::String(format!("<unserializable: {e}>")),
-    }
+/// A field's JSON text; a value serde refuses is recorded as the refusal, not lost.
+pub fn serialize_field<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|e| text_field(&format!("<unserializable: {e}>")))
+}
+
+/// A string as a field's JSON text.
+pub fn text_field(text: &str) -> Box<RawValue> {
+    // Serializing a `str` cannot fail.
+    serde_json::value::to_raw_value(text).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// Runs `f` out of line. The generated code puts the work of a wanted call here,
@@ -112,14 +135,14 @@ pub fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// How a finished call ended, computed by the generated code from the return value.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallResult {
     /// `ok` or `error`.
-    pub outcome: Option<Outcome>,
+    pub outcome: Outcome,
     /// The error text (`err`).
     pub error: Option<String>,
     /// The return value (`ret`).
-    pub ret: Option<Value>,
+    pub ret: Option<Box<RawValue>>,
 }
 
 /// One instrumented call in progress. Only made when something wants the call
@@ -156,9 +179,10 @@ impl CallFrame {
             .with_span_id(SpanId::random());
         if !span.is_disabled() {
             span.record("trace_id", tracing::field::display(context.trace_id()));
-            if let Some(id) = context.span_id() {
-                span.record("span_id", tracing::field::display(id));
-            }
+            span.record(
+                "span_id",
+                tracing::field::display(context.span_id().unwrap_or_else(SpanId::random)),
+            );
             for (name, value) in [
                 ("uid", context.uid()),
                 ("sid", context.sid()),
@@ -187,21 +211,16 @@ impl CallFrame {
         self.emits
     }
 
-    /// The call's context (`None` while the body runs: it is the current one then).
-    pub fn context(&self) -> Option<&Context> {
-        self.context.as_ref()
-    }
-
     /// Adds a declared field (`fields(...)` or `args`) to the event.
-    pub fn field(&mut self, key: &'static str, value: Value) {
+    pub fn field(&mut self, key: &'static str, value: Box<RawValue>) {
         upsert(&mut self.fields, Cow::Borrowed(key), value);
     }
 
     /// A `fields(k = expr)` value, serialized once: recorded on the span (as JSON
     /// text) when a subscriber wants it, and in the event when one is emitted.
-    pub fn serde_field(&mut self, key: &'static str, value: Value) {
+    pub fn serde_field(&mut self, key: &'static str, value: Box<RawValue>) {
         if !self.span.is_disabled() {
-            self.span.record(key, tracing::field::display(&value));
+            self.span.record(key, tracing::field::display(value.get()));
         }
         if self.emits {
             self.field(key, value);
@@ -214,7 +233,7 @@ impl CallFrame {
             self.span.record(key, tracing::field::display(value));
         }
         if self.emits {
-            self.field(key, Value::String(value.to_string()));
+            self.field(key, text_field(&value.to_string()));
         }
     }
 
@@ -224,7 +243,7 @@ impl CallFrame {
             self.span.record(key, tracing::field::debug(value));
         }
         if self.emits {
-            self.field(key, Value::String(format!("{value:?}")));
+            self.field(key, text_field(&format!("{value:?}")));
         }
     }
 
@@ -242,18 +261,18 @@ impl CallFrame {
         }
         let span = self.span.enter();
         let context = LentContext::lend(&mut self.context);
-        let previous_fields = if self.emits {
-            let fields = std::mem::take(&mut self.fields);
-            CURRENT_FIELDS
-                .try_with(|slot| slot.replace(Some(fields)))
-                .ok()
-        } else {
-            None
+        let current = CurrentCall {
+            fields: self.emits.then(|| std::mem::take(&mut self.fields)),
+            span: (!self.span.is_disabled()).then(|| self.span.clone()),
         };
+        let previous_call = CURRENT_CALL.try_with(|c| c.replace(Some(current))).ok();
         CallEntered {
+            // A panic already unwinding (a cancelled future dropped by a panicking
+            // owner) is not this call's panic.
+            panicking_at_entry: std::thread::panicking(),
             _span: span,
             _context: context,
-            previous_fields,
+            previous_call,
             fields: &mut self.fields,
             panicked: &mut self.panicked,
         }
@@ -266,21 +285,17 @@ impl CallFrame {
         self.finished = true;
         if self.emits {
             let result = result(ret);
-            self.emit(
-                result.outcome.unwrap_or(Outcome::Ok),
-                result.error,
-                result.ret,
-            );
+            self.emit(result.outcome, result.error, result.ret);
         }
     }
 
     #[inline(never)]
-    fn emit(&mut self, outcome: Outcome, error: Option<String>, ret: Option<Value>) {
+    fn emit(&mut self, outcome: Outcome, error: Option<String>, ret: Option<Box<RawValue>>) {
         // One clock read: the event's timestamp is the call's end.
         let now = Timestamp::now();
-        let duration_us = self.started.map_or(0, |t| {
-            u64::try_from(now.unix_micros() - t.unix_micros()).unwrap_or(0)
-        });
+        let duration_us = self
+            .started
+            .map_or(0, |t| u64::try_from(now.unix_micros() - t.unix_micros()).unwrap_or(0));
         let mut fields = std::mem::take(&mut self.fields);
         if let Some(ret) = ret {
             upsert(&mut fields, Cow::Borrowed("return"), ret);
@@ -301,7 +316,7 @@ impl Drop for CallFrame {
         if self.finished || !self.emits {
             return;
         }
-        let outcome = if self.panicked || std::thread::panicking() {
+        let outcome = if self.panicked {
             Outcome::Panic
         } else {
             Outcome::Cancelled
@@ -312,21 +327,25 @@ impl Drop for CallFrame {
 
 /// The guard of [`CallFrame::enter`]. Not `Send`: it restores thread-local state.
 pub struct CallEntered<'a> {
-    // Field order is drop order: the fields slot first, then the context, then the span.
-    previous_fields: Option<Option<Fields>>,
+    // Field order is drop order: the `record` slot first, then the context, then the span.
+    previous_call: Option<Option<CurrentCall>>,
     fields: &'a mut Fields,
     panicked: &'a mut bool,
+    panicking_at_entry: bool,
     _context: LentContext<'a>,
     _span: tracing::span::Entered<'a>,
 }
 
 impl Drop for CallEntered<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.panicking_at_entry {
             *self.panicked = true;
         }
-        if let Some(previous) = self.previous_fields.take() {
-            if let Ok(Some(fields)) = CURRENT_FIELDS.try_with(|slot| slot.replace(previous)) {
+        if let Some(previous) = self.previous_call.take() {
+            if let Ok(Some(CurrentCall {
+                fields: Some(fields), ..
+            })) = CURRENT_CALL.try_with(|c| c.replace(previous))
+            {
                 *self.fields = fields;
             }
         }
@@ -356,15 +375,13 @@ impl EventPayload for CallEvent {
             "outcome".into(),
             crate::private::to_value(&self.outcome).map_err(EventDataError::Serialize)?,
         );
-        data.insert(
-            "error".into(),
-            self.error.clone().map_or(Value::Null, Value::String),
-        );
-        let fields = self
-            .fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        data.insert("error".into(), self.error.clone().map_or(Value::Null, Value::String));
+        let mut fields = Map::new();
+        for (key, raw) in &self.fields {
+            // Text this crate produced with serde_json: it parses.
+            let value = serde_json::from_str(raw.get()).map_err(EventDataError::Serialize)?;
+            fields.insert(key.to_string(), value);
+        }
         data.insert("fields".into(), Value::Object(fields));
         Ok(data)
     }

@@ -110,9 +110,7 @@ pub struct CatalogEntry {
 
 impl CatalogEntry {
     fn from_registration(reg: &KindRegistration) -> Self {
-        let mut generator = SchemaSettings::draft2020_12()
-            .for_serialize()
-            .into_generator();
+        let mut generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
         let mut schema = (reg.schema)(&mut generator).to_value();
         let definitions = generator.take_definitions(true);
         if let Value::Object(obj) = &mut schema {
@@ -152,9 +150,7 @@ impl CatalogEntry {
             match v {
                 Value::Object(m) => Value::Object(
                     m.iter()
-                        .filter(|(k, v)| {
-                            !(matches!(k.as_str(), "description" | "title") && v.is_string())
-                        })
+                        .filter(|(k, v)| !(matches!(k.as_str(), "description" | "title") && v.is_string()))
                         .map(|(k, v)| (k.clone(), strip(v)))
                         .collect(),
                 ),
@@ -189,11 +185,7 @@ fn json_type_of(schema: &Value, defs: Option<&Map<String, Value>>) -> String {
     if let Some(t) = obj.get("type") {
         return match t {
             Value::String(s) => s.clone(),
-            Value::Array(items) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("|"),
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
             _ => "any".into(),
         };
     }
@@ -262,16 +254,9 @@ impl Catalog {
 
     /// A catalog of the given registrations (for tools and tests).
     pub fn from_registrations<'a>(regs: impl IntoIterator<Item = &'a KindRegistration>) -> Self {
-        let mut kinds: Vec<CatalogEntry> = regs
-            .into_iter()
-            .map(CatalogEntry::from_registration)
-            .collect();
+        let mut kinds: Vec<CatalogEntry> = regs.into_iter().map(CatalogEntry::from_registration).collect();
         kinds.sort_by(|a, b| {
-            (a.event_type, a.schema_version, a.rust_path).cmp(&(
-                b.event_type,
-                b.schema_version,
-                b.rust_path,
-            ))
+            (a.event_type, a.schema_version, a.rust_path).cmp(&(b.event_type, b.schema_version, b.rust_path))
         });
         Catalog {
             format: "telemetry-tracking-plan/1",
@@ -287,11 +272,7 @@ impl Catalog {
 
     /// The definitions of `event_type` at `version` (more than one only if they conflict
     /// or are identical copies).
-    pub fn get<'a>(
-        &'a self,
-        event_type: &'a str,
-        version: u32,
-    ) -> impl Iterator<Item = &'a CatalogEntry> + 'a {
+    pub fn get<'a>(&'a self, event_type: &'a str, version: u32) -> impl Iterator<Item = &'a CatalogEntry> + 'a {
         self.kinds
             .iter()
             .filter(move |k| k.event_type == event_type && k.schema_version == version)
@@ -360,13 +341,7 @@ impl fmt::Display for CatalogConflicts {
                 c.definitions.len()
             )?;
             for d in &c.definitions {
-                writeln!(
-                    f,
-                    "  - {} at {}: {}",
-                    d.rust_path,
-                    d.defined_at,
-                    d.describe_fields()
-                )?;
+                writeln!(f, "  - {} at {}: {}", d.rust_path, d.defined_at, d.describe_fields())?;
             }
             write!(
                 f,
@@ -431,15 +406,9 @@ mod tests {
         let err = Catalog::from_registrations(&regs).check().unwrap_err();
         assert_eq!(err.conflicts.len(), 1);
         let text = err.to_string();
-        assert!(
-            text.contains("event OE_X version 1 is defined 2 times"),
-            "{text}"
-        );
+        assert!(text.contains("event OE_X version 1 is defined 2 times"), "{text}");
         assert!(text.contains("a::A at src/x.rs:7: {a: string}"), "{text}");
-        assert!(
-            text.contains("b::B at src/x.rs:7: {a: integer, b: object}"),
-            "{text}"
-        );
+        assert!(text.contains("b::B at src/x.rs:7: {a: integer, b: object}"), "{text}");
         assert!(text.contains("version = 2"), "{text}");
     }
 
@@ -464,10 +433,7 @@ mod tests {
 
     #[test]
     fn plan_is_sorted_and_lists_fields_with_types() {
-        let regs = [
-            reg("OE_Z", 1, "z::Z", schema_a),
-            reg("OE_A", 3, "a::A", schema_b),
-        ];
+        let regs = [reg("OE_Z", 1, "z::Z", schema_a), reg("OE_A", 3, "a::A", schema_b)];
         let catalog = Catalog::from_registrations(&regs);
         let names: Vec<_> = catalog.kinds().iter().map(|k| k.event_type).collect();
         assert_eq!(names, ["OE_A", "OE_Z"]);

@@ -373,11 +373,7 @@ mod tests {
             })
             .await;
         assert_eq!(seen, (Some("task".into()), Some("task".into())));
-        assert_eq!(
-            current_uid(),
-            None,
-            "the scope leaked onto the runtime thread"
-        );
+        assert_eq!(current_uid(), None, "the scope leaked onto the runtime thread");
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -385,10 +381,7 @@ mod tests {
         let outer = Context::new().with_uid("outer");
         let got = outer
             .scope(async {
-                let inner_seen = Context::new()
-                    .with_uid("inner")
-                    .scope(async { current_uid() })
-                    .await;
+                let inner_seen = Context::new().with_uid("inner").scope(async { current_uid() }).await;
                 (inner_seen, current_uid())
             })
             .await;
@@ -398,9 +391,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn panic_in_scoped_future_restores_outer() {
         let _outer = Context::new().with_uid("outer").enter();
-        let fut = Context::new()
-            .with_uid("inner")
-            .scope(async { panic!("boom") });
+        let fut = Context::new().with_uid("inner").scope(async { panic!("boom") });
         let result = futures_catch_unwind(fut).await;
         assert!(result.is_err());
         assert_eq!(current_uid().as_deref(), Some("outer"));
@@ -408,13 +399,11 @@ mod tests {
 
     async fn futures_catch_unwind<F: Future>(fut: F) -> std::thread::Result<F::Output> {
         let mut fut = std::pin::pin!(fut);
-        std::future::poll_fn(
-            |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-                Err(e) => Poll::Ready(Err(e)),
-            },
-        )
+        std::future::poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(e) => Poll::Ready(Err(e)),
+        })
         .await
     }
 

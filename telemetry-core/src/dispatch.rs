@@ -160,10 +160,7 @@ fn with_current_sink(f: impl FnOnce(&dyn Sink)) {
 /// to no request, and its ids are sent as null), if a sink exists; the payload and
 /// context are built only then. For payload types other than typed events.
 #[inline(always)]
-pub fn dispatch_payload<P: EventPayload>(
-    make: impl FnOnce() -> P,
-    context: impl FnOnce() -> Option<Context>,
-) {
+pub fn dispatch_payload<P: EventPayload>(make: impl FnOnce() -> P, context: impl FnOnce() -> Option<Context>) {
     // The no-sink check is inlined into the caller; everything else is out of line
     // so it does not bloat (or slow) the caller's fast path.
     if has_sink() {
@@ -173,11 +170,7 @@ pub fn dispatch_payload<P: EventPayload>(
 
 /// Like [`dispatch_payload`], with the event's time already read (an instrumented
 /// call reads the clock once for both its duration and its timestamp).
-pub(crate) fn dispatch_payload_at<P: EventPayload>(
-    payload: P,
-    context: Option<Context>,
-    at: Timestamp,
-) {
+pub(crate) fn dispatch_payload_at<P: EventPayload>(payload: P, context: Option<Context>, at: Timestamp) {
     if has_sink() {
         with_current_sink(|sink| {
             let record = EventRecord::new_at(Box::new(payload), context, at);
@@ -189,10 +182,7 @@ pub(crate) fn dispatch_payload_at<P: EventPayload>(
 }
 
 #[inline(never)]
-fn dispatch_to_sink<P: EventPayload>(
-    make: impl FnOnce() -> P,
-    context: impl FnOnce() -> Option<Context>,
-) {
+fn dispatch_to_sink<P: EventPayload>(make: impl FnOnce() -> P, context: impl FnOnce() -> Option<Context>) {
     with_current_sink(|sink| {
         let record = EventRecord::new(Box::new(make()), context());
         // A sink runs in the caller's request path: its bug must not become the caller's panic.

@@ -74,10 +74,7 @@ fn deserialize_event_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
     let name = String::deserialize(deserializer)?;
     match crate::name::validate_event_name(&name) {
         Ok(()) => Ok(name),
-        Err(e) => Err(serde::de::Error::custom(format!(
-            "event_type: {}",
-            e.describe(&name)
-        ))),
+        Err(e) => Err(serde::de::Error::custom(format!("event_type: {}", e.describe(&name)))),
     }
 }
 
@@ -239,11 +236,7 @@ mod tests {
                 serde_json::json!("019AB5A3-7C2E-7D41-9F3A-2B1C0D9E8F7A"),
                 "lowercase",
             ),
-            (
-                "event_type",
-                serde_json::json!("oe interact"),
-                "has a space",
-            ),
+            ("event_type", serde_json::json!("oe interact"), "has a space"),
             ("schema_version", serde_json::json!(0), "nonzero"),
             (
                 "timestamp",
@@ -260,9 +253,7 @@ mod tests {
         for (field, bad, expected) in cases {
             let mut value = serde_json::to_value(sample()).unwrap();
             value[field] = bad;
-            let err = serde_json::from_value::<Envelope>(value)
-                .unwrap_err()
-                .to_string();
+            let err = serde_json::from_value::<Envelope>(value).unwrap_err().to_string();
             assert!(err.contains(expected), "{field}: {err}");
         }
     }

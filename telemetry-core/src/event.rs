@@ -31,10 +31,7 @@ impl EventKind {
     /// A kind; fails to compile (in a `const`) or panics on an invalid name or version 0.
     /// The derive checks both first and reports them as spanned compile errors.
     pub const fn new(name: &'static str, version: u32) -> Self {
-        assert!(
-            crate::name::validate_event_name(name).is_ok(),
-            "invalid event name"
-        );
+        assert!(crate::name::validate_event_name(name).is_ok(), "invalid event name");
         assert!(version >= 1, "schema_version starts at 1");
         EventKind { name, version }
     }
@@ -194,11 +191,7 @@ impl EventRecord {
     }
 
     /// A record of `payload` that happened at `timestamp`, with a fresh UUIDv7 id.
-    pub fn new_at(
-        payload: Box<dyn EventPayload>,
-        context: Option<Context>,
-        timestamp: Timestamp,
-    ) -> Self {
+    pub fn new_at(payload: Box<dyn EventPayload>, context: Option<Context>, timestamp: Timestamp) -> Self {
         EventRecord {
             payload,
             event_id: new_event_id(timestamp.unix_millis_saturating()),
@@ -240,8 +233,7 @@ impl EventRecord {
         let envelope = Envelope {
             event_id: self.event_id,
             event_type: kind.name().to_string(),
-            schema_version: std::num::NonZeroU32::new(kind.version())
-                .unwrap_or(std::num::NonZeroU32::MIN),
+            schema_version: std::num::NonZeroU32::new(kind.version()).unwrap_or(std::num::NonZeroU32::MIN),
             timestamp: self.timestamp,
             uid: ctx.and_then(Context::uid).map(str::to_owned),
             sid: ctx.and_then(Context::sid).map(str::to_owned),

@@ -20,13 +20,9 @@ pub mod private;
 pub mod testing;
 
 pub use call::{record, Outcome};
-pub use catalog::{
-    Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin,
-};
+pub use catalog::{Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin};
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
-pub use dispatch::{
-    dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink,
-};
+pub use dispatch::{dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink};
 pub use envelope::{default_service_name, Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES, SDK};
 pub use event::{EventDataError, EventError, EventKind, EventPayload, EventRecord, TelemetryEvent};
 pub use ids::{IdParseError, SpanId, TraceId};

@@ -25,9 +25,9 @@ impl EventNameError {
     pub fn describe(&self, name: &str) -> String {
         match *self {
             EventNameError::Empty => "event name is empty; it needs 1 to 64 characters".to_string(),
-            EventNameError::TooLong(len) => format!(
-                "event name {name:?} is {len} characters long; the limit is {MAX_EVENT_NAME_LEN}"
-            ),
+            EventNameError::TooLong(len) => {
+                format!("event name {name:?} is {len} characters long; the limit is {MAX_EVENT_NAME_LEN}")
+            }
             EventNameError::BadFirstChar => {
                 format!("event name {name:?} must start with an ASCII letter")
             }

@@ -7,8 +7,7 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::call::{
-    out_of_line, serialize_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall,
-    Outcome,
+    out_of_line, serialize_field, text_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall, Outcome,
 };
 pub use crate::catalog::{call_schema, KindRegistration, Origin};
 pub use crate::event::{EventDataError, EventKind, TelemetryEvent};
@@ -16,6 +15,7 @@ pub use tracing;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::scrub::REDACTED;
@@ -75,10 +75,7 @@ fn flattened_keys<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, Event
 }
 
 /// Redacts every key a flattened field contributed.
-pub fn redact_flattened<T: Serialize + ?Sized>(
-    data: &mut Map<String, Value>,
-    value: &T,
-) -> Result<(), EventDataError> {
+pub fn redact_flattened<T: Serialize + ?Sized>(data: &mut Map<String, Value>, value: &T) -> Result<(), EventDataError> {
     for key in flattened_keys(value)? {
         redact_key(data, &key);
     }
@@ -86,10 +83,7 @@ pub fn redact_flattened<T: Serialize + ?Sized>(
 }
 
 /// Removes every key a flattened field contributed.
-pub fn remove_flattened<T: Serialize + ?Sized>(
-    data: &mut Map<String, Value>,
-    value: &T,
-) -> Result<(), EventDataError> {
+pub fn remove_flattened<T: Serialize + ?Sized>(data: &mut Map<String, Value>, value: &T) -> Result<(), EventDataError> {
     for key in flattened_keys(value)? {
         data.remove(&key);
     }
@@ -133,22 +127,11 @@ impl<'g> ObjectSchema<'g> {
     }
 
     /// A `#[telemetry(redact)]` field: always the marker string, whatever its type.
-    pub fn redacted_field(
-        &mut self,
-        key: &str,
-        required: bool,
-        description: Option<&'static str>,
-    ) -> &mut Self {
+    pub fn redacted_field(&mut self, key: &str, required: bool, description: Option<&'static str>) -> &mut Self {
         self.insert(key, redacted_schema(), required, description)
     }
 
-    fn insert(
-        &mut self,
-        key: &str,
-        mut schema: Value,
-        required: bool,
-        description: Option<&'static str>,
-    ) -> &mut Self {
+    fn insert(&mut self, key: &str, mut schema: Value, required: bool, description: Option<&'static str>) -> &mut Self {
         if let (Some(d), Value::Object(obj)) = (description, &mut schema) {
             obj.insert("description".into(), Value::String(d.into()));
         }
@@ -164,11 +147,7 @@ impl<'g> ObjectSchema<'g> {
         let inner = T::json_schema(self.generator).to_value();
         if let Some(props) = inner.get("properties").and_then(Value::as_object) {
             for (k, v) in props {
-                let v = if redacted {
-                    redacted_schema()
-                } else {
-                    v.clone()
-                };
+                let v = if redacted { redacted_schema() } else { v.clone() };
                 self.properties.insert(k.clone(), v);
             }
         }
@@ -185,14 +164,8 @@ impl<'g> ObjectSchema<'g> {
         if let Some(d) = self.description {
             obj.insert("description".into(), Value::String(d.into()));
         }
-        obj.insert(
-            "properties".into(),
-            Value::Object(std::mem::take(&mut self.properties)),
-        );
-        obj.insert(
-            "required".into(),
-            Value::Array(std::mem::take(&mut self.required)),
-        );
+        obj.insert("properties".into(), Value::Object(std::mem::take(&mut self.properties)));
+        obj.insert("required".into(), Value::Array(std::mem::take(&mut self.required)));
         Schema::from(obj)
     }
 }
@@ -236,42 +209,52 @@ pub fn err_debug<T, E: std::fmt::Debug>(ret: &Result<T, E>) -> Option<String> {
     ret.as_ref().err().map(|e| format!("{e:?}"))
 }
 
-/// `ret` of a `Result`: its `Ok` value (nothing for `Err`).
-pub trait ResultRet {
+/// `ret` of a `Result`: its `Ok` value with serde (nothing for `Err`).
+pub trait ResultRetSerde {
     /// The recorded return value.
-    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value>;
+    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>>;
 }
-impl<T: Serialize + std::fmt::Debug, E> ResultRet for Result<T, E> {
-    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value> {
-        self.as_ref().ok().map(|v| how.format(v))
+impl<T: Serialize, E> ResultRetSerde for Result<T, E> {
+    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>> {
+        self.as_ref().ok().map(serialize_field)
     }
 }
-/// `ret` of any other value: the value.
-pub trait PlainRet {
+/// `ret` of any other value, with serde.
+pub trait PlainRetSerde {
     /// The recorded return value.
-    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value>;
+    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>>;
 }
-impl<T: Serialize + std::fmt::Debug + ?Sized> PlainRet for &T {
-    fn __telemetry_ret(&self, how: RetFormat) -> Option<Value> {
-        Some(how.format(*self))
+impl<T: Serialize + ?Sized> PlainRetSerde for &T {
+    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>> {
+        Some(serialize_field(*self))
+    }
+}
+/// `ret(Debug)` of a `Result`: its `Ok` value's `Debug` text.
+pub trait ResultRetDebug {
+    /// The recorded return value.
+    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>>;
+}
+impl<T: std::fmt::Debug, E> ResultRetDebug for Result<T, E> {
+    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>> {
+        self.as_ref().ok().map(|v| text_field(&format!("{v:?}")))
+    }
+}
+/// `ret(Debug)` of any other value.
+pub trait PlainRetDebug {
+    /// The recorded return value.
+    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>>;
+}
+impl<T: std::fmt::Debug + ?Sized> PlainRetDebug for &T {
+    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>> {
+        Some(text_field(&format!("{:?}", *self)))
     }
 }
 
-/// How `ret` records a value.
-#[derive(Clone, Copy, Debug)]
-pub enum RetFormat {
-    /// With serde (`ret`).
-    Serde,
-    /// As `Debug` text (`ret(Debug)`).
-    Debug,
-}
-impl RetFormat {
-    fn format<T: Serialize + std::fmt::Debug + ?Sized>(self, value: &T) -> Value {
-        match self {
-            RetFormat::Serde => serialize_field(value),
-            RetFormat::Debug => Value::String(format!("{value:?}")),
-        }
-    }
+/// Calls `f` once. Passing the body's closure through here makes it `FnOnce`, so
+/// a `&mut self` method can return a reference borrowed from `self`.
+#[inline(always)]
+pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// A parameter recorded by `args`. The wrapper fixes the receiver type, so the
@@ -282,20 +265,20 @@ pub struct Arg<'a, T: ?Sized>(pub &'a T);
 /// `args`: a parameter with serde when it implements `Serialize`...
 pub trait ArgSerde {
     /// The recorded value.
-    fn __telemetry_arg(&self) -> Value;
+    fn __telemetry_arg(&self) -> Box<RawValue>;
 }
 impl<T: Serialize + ?Sized> ArgSerde for Arg<'_, T> {
-    fn __telemetry_arg(&self) -> Value {
+    fn __telemetry_arg(&self) -> Box<RawValue> {
         serialize_field(self.0)
     }
 }
 /// ...else as its `Debug` text.
 pub trait ArgDebug {
     /// The recorded value.
-    fn __telemetry_arg(&self) -> Value;
+    fn __telemetry_arg(&self) -> Box<RawValue>;
 }
 impl<T: std::fmt::Debug + ?Sized> ArgDebug for &Arg<'_, T> {
-    fn __telemetry_arg(&self) -> Value {
-        Value::String(format!("{:?}", self.0))
+    fn __telemetry_arg(&self) -> Box<RawValue> {
+        text_field(&format!("{:?}", self.0))
     }
 }

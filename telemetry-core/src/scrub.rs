@@ -88,9 +88,7 @@ impl Scrubber {
             return false;
         }
         let flat = normalize_key(key, false);
-        if SUBSTRING_PATTERNS.iter().any(|p| flat.contains(p))
-            || self.extra.iter().any(|p| flat.contains(p.as_str()))
-        {
+        if SUBSTRING_PATTERNS.iter().any(|p| flat.contains(p)) || self.extra.iter().any(|p| flat.contains(p.as_str())) {
             return true;
         }
         let words = normalize_key(key, true);
@@ -284,8 +282,7 @@ mod tests {
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map(key(), inner, 0..5)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map(key(), inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -297,16 +294,9 @@ mod tests {
             (Value::Object(b), Value::Object(a)) => {
                 prop_assert_eq!(b.len(), a.len());
                 for (k, bv) in b {
-                    let av = a
-                        .get(k)
-                        .ok_or_else(|| TestCaseError::fail(format!("lost key {k}")))?;
+                    let av = a.get(k).ok_or_else(|| TestCaseError::fail(format!("lost key {k}")))?;
                     if s.key_matches(k) {
-                        prop_assert_eq!(
-                            av,
-                            &Value::String(REDACTED.into()),
-                            "key {} kept its value",
-                            k
-                        );
+                        prop_assert_eq!(av, &Value::String(REDACTED.into()), "key {} kept its value", k);
                     } else {
                         check(s, bv, av)?;
                     }

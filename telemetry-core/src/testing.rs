@@ -25,10 +25,7 @@ pub struct CapturingSink {
 impl Sink for CapturingSink {
     fn accept(&self, record: EventRecord) {
         // A poisoned lock means a test already panicked; keep collecting anyway.
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(record);
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
     }
 }
 

@@ -26,7 +26,15 @@ pub fn derive_telemetry_event(input: TokenStream) -> TokenStream {
 /// See the facade's documentation for the arguments.
 #[proc_macro_attribute]
 pub fn instrumented(attr: TokenStream, item: TokenStream) -> TokenStream {
-    instrumented::expand(attr.into(), item.into())
-        .unwrap_or_else(internals::Ctxt::into_compile_errors)
-        .into()
+    let item = proc_macro2::TokenStream::from(item);
+    match instrumented::expand(attr.into(), item.clone()) {
+        Ok(expanded) => expanded.into(),
+        // The function stays, uninstrumented, so its callers do not get errors of
+        // their own on top of the attribute's.
+        Err(errors) => {
+            let mut out = internals::Ctxt::into_compile_errors(errors);
+            out.extend(item);
+            out.into()
+        }
+    }
 }

@@ -26,8 +26,7 @@ pub struct SpanLog(pub Arc<Mutex<Vec<SeenSpan>>>);
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), format!("{value:?}"));
+        self.0.insert(field.name().to_string(), format!("{value:?}"));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.insert(field.name().to_string(), value.to_string());
@@ -45,12 +44,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for SpanLog {
             level: attrs.metadata().level().to_string(),
             target: attrs.metadata().target().to_string(),
             parent: span.parent().map(|p| p.name().to_string()),
-            declared: attrs
-                .metadata()
-                .fields()
-                .iter()
-                .map(|f| f.name().to_string())
-                .collect(),
+            declared: attrs.metadata().fields().iter().map(|f| f.name().to_string()).collect(),
             ..Default::default()
         };
         attrs.record(&mut Fields(&mut seen.fields));

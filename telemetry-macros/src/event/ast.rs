@@ -65,11 +65,7 @@ impl<'a> Event<'a> {
             }
         }
         let fields = fields_of(cx, input)?;
-        event.fields = fields
-            .named
-            .iter()
-            .map(|f| Field::from_ast(cx, f))
-            .collect();
+        event.fields = fields.named.iter().map(|f| Field::from_ast(cx, f)).collect();
         Some(event)
     }
 
@@ -80,23 +76,16 @@ impl<'a> Event<'a> {
             set_once(cx, meta, &mut self.name, lit);
         } else if meta.path.is_ident("version") {
             let lit: LitInt = match expect_value(meta, "version = 2")? {
-                Expr::Lit(syn::ExprLit {
-                    lit: Lit::Int(lit), ..
-                }) => lit,
-                other => {
-                    return Err(syn::Error::new_spanned(
-                        other,
-                        "expected an integer: `version = 2`",
-                    ))
-                }
+                Expr::Lit(syn::ExprLit { lit: Lit::Int(lit), .. }) => lit,
+                other => return Err(syn::Error::new_spanned(other, "expected an integer: `version = 2`")),
             };
             let number = lit.base10_parse::<u32>()?;
             set_once(cx, meta, &mut self.version, (number, lit));
         } else if meta.path.is_ident("crate") {
             let lit = string_value(meta, "crate = \"path::to::telemetry\"")?;
-            let path = lit.parse::<syn::Path>().map_err(|_| {
-                syn::Error::new_spanned(&lit, "expected a path: `crate = \"path::to::telemetry\"`")
-            })?;
+            let path = lit
+                .parse::<syn::Path>()
+                .map_err(|_| syn::Error::new_spanned(&lit, "expected a path: `crate = \"path::to::telemetry\"`"))?;
             set_once(cx, meta, &mut self.crate_path, path);
         } else {
             skip_unknown(meta);
@@ -215,9 +204,7 @@ fn expect_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<Expr> {
 
 fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
     match expect_value(meta, example)? {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => Ok(lit),
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) => Ok(lit),
         other => Err(syn::Error::new_spanned(
             other,
             format!("expected a string literal: `{example}`"),
@@ -235,9 +222,7 @@ fn skip_unknown(meta: &ParseNestedMeta) {
 }
 
 fn path_text(path: &syn::Path) -> String {
-    quote::ToTokens::to_token_stream(path)
-        .to_string()
-        .replace(' ', "")
+    quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
 }
 
 /// The doc comment, trimmed, lines joined; `None` when there is none.
@@ -247,9 +232,7 @@ fn doc_of(attrs: &[Attribute]) -> Option<String> {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
-                Expr::Lit(syn::ExprLit {
-                    lit: Lit::Str(s), ..
-                }) => Some(s.value().trim().to_string()),
+                Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Some(s.value().trim().to_string()),
                 _ => None,
             },
             _ => None,

@@ -30,10 +30,7 @@ fn check_name(cx: &Ctxt, event: &Event) {
 
 fn check_version(cx: &Ctxt, event: &Event) {
     if let Some((0, lit)) = &event.version {
-        cx.error_spanned_by(
-            lit,
-            "`version` starts at 1 (schema_version 0 is not valid on the wire)",
-        );
+        cx.error_spanned_by(lit, "`version` starts at 1 (schema_version 0 is not valid on the wire)");
     }
 }
 

@@ -74,11 +74,7 @@ fn data_step(event: &Event, field: &Field) -> Option<TokenStream> {
     }
     let member = field.ident;
     let key = field.key(&event.serde);
-    match (
-        field.redact.is_some(),
-        field.skip.is_some(),
-        field.serde.flatten,
-    ) {
+    match (field.redact.is_some(), field.skip.is_some(), field.serde.flatten) {
         (true, _, false) => Some(quote!(__tp::redact_key(&mut data, #key);)),
         (true, _, true) => Some(quote!(__tp::redact_flattened(&mut data, &self.#member)?;)),
         (_, true, false) => Some(quote!(__tp::remove_key(&mut data, #key);)),

@@ -177,12 +177,9 @@ impl Args {
             }
             "crate" => {
                 let lit = string_value(meta, "crate = \"path::to::telemetry\"")?;
-                let path = lit.parse::<syn::Path>().map_err(|_| {
-                    syn::Error::new_spanned(
-                        &lit,
-                        "expected a path: `crate = \"path::to::telemetry\"`",
-                    )
-                })?;
+                let path = lit
+                    .parse::<syn::Path>()
+                    .map_err(|_| syn::Error::new_spanned(&lit, "expected a path: `crate = \"path::to::telemetry\"`"))?;
                 set_once(cx, &ident, &mut self.crate_path, path);
             }
             "skip" => {
@@ -190,11 +187,8 @@ impl Args {
                 set_once(cx, &ident, &mut self.skip, names);
             }
             "fields" => {
-                let specs = parenthesized::<FieldSpec>(
-                    meta,
-                    "fields(k = expr, k = %expr, k = ?expr, k)",
-                    FieldSpec::parse,
-                )?;
+                let specs =
+                    parenthesized::<FieldSpec>(meta, "fields(k = expr, k = %expr, k = ?expr, k)", FieldSpec::parse)?;
                 set_once(cx, &ident, &mut self.fields, specs);
             }
             "skip_all" | "args" => {
@@ -231,19 +225,12 @@ impl Args {
                         Format::Serde
                     }
                 };
-                let slot = if ident == "err" {
-                    &mut self.err
-                } else {
-                    &mut self.ret
-                };
+                let slot = if ident == "err" { &mut self.err } else { &mut self.ret };
                 set_once(cx, &ident, slot, (ident.clone(), format));
             }
             other => {
                 skip_rest_of_item(meta);
-                cx.error_spanned_by(
-                    &ident,
-                    format!("unknown argument `{other}`; expected one of: {KNOWN}"),
-                );
+                cx.error_spanned_by(&ident, format!("unknown argument `{other}`; expected one of: {KNOWN}"));
             }
         }
         Ok(())
@@ -263,9 +250,7 @@ fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
         return Err(meta.error(format!("expected a value: `{example}`")));
     }
     match meta.value()?.parse::<Expr>()? {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => Ok(lit),
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) => Ok(lit),
         other => Err(syn::Error::new_spanned(
             other,
             format!("expected a string literal: `{example}`"),
@@ -279,10 +264,7 @@ fn no_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     } else {
         Err(meta.error(format!(
             "`{}` takes no value",
-            meta.path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default()
+            meta.path.get_ident().map(ToString::to_string).unwrap_or_default()
         )))
     }
 }
@@ -297,11 +279,9 @@ fn parenthesized<T>(
     }
     let content;
     syn::parenthesized!(content in meta.input);
-    Ok(
-        Punctuated::<T, Token![,]>::parse_terminated_with(&content, parse_one)?
-            .into_iter()
-            .collect(),
-    )
+    Ok(Punctuated::<T, Token![,]>::parse_terminated_with(&content, parse_one)?
+        .into_iter()
+        .collect())
 }
 
 /// After an error inside an item, consumes the rest of it so the next items are read.

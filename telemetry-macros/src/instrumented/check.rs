@@ -8,14 +8,7 @@ use crate::internals::name::validate_event_name;
 use crate::internals::Ctxt;
 
 /// Span fields the attribute fills itself; `fields(...)` cannot reuse them.
-const RESERVED: &[&str] = &[
-    "event_type",
-    "uid",
-    "sid",
-    "gdata_id",
-    "trace_id",
-    "span_id",
-];
+pub const RESERVED: &[&str] = &["event_type", "uid", "sid", "gdata_id", "trace_id", "span_id"];
 
 pub fn check(cx: &Ctxt, args: &Args, item: &syn::ItemFn, shape: &FnShape, params: &[Ident]) {
     match &args.event {
@@ -79,9 +72,7 @@ fn check_fields(cx: &Ctxt, args: &Args) {
         if RESERVED.contains(&key.as_str()) {
             cx.syn_error(syn::Error::new(
                 field.span(),
-                format!(
-                    "`{key}` is recorded by #[instrumented] itself; give this field another name"
-                ),
+                format!("`{key}` is recorded by #[instrumented] itself; give this field another name"),
             ));
         } else if key == "return" && args.ret.is_some() {
             cx.syn_error(syn::Error::new(
@@ -89,10 +80,7 @@ fn check_fields(cx: &Ctxt, args: &Args) {
                 "`return` is where `ret` records the return value",
             ));
         } else if seen.contains(&key) {
-            cx.syn_error(syn::Error::new(
-                field.span(),
-                format!("duplicate field `{key}`"),
-            ));
+            cx.syn_error(syn::Error::new(field.span(), format!("duplicate field `{key}`")));
         }
         seen.push(key);
     }
@@ -103,12 +91,7 @@ fn check_fields(cx: &Ctxt, args: &Args) {
 /// `Result` are refused here, on the return type.
 fn check_err_return(cx: &Ctxt, err: &Ident, item: &syn::ItemFn, shape: &FnShape) {
     let ty = match (shape, &item.sig.output) {
-        (
-            FnShape::AsyncTrait {
-                output: Some(ty), ..
-            },
-            _,
-        ) => ty,
+        (FnShape::AsyncTrait { output: Some(ty), .. }, _) => ty,
         (_, ReturnType::Type(_, ty)) => &**ty,
         (_, ReturnType::Default) => {
             cx.error_spanned_by(
@@ -122,9 +105,8 @@ fn check_err_return(cx: &Ctxt, err: &Ident, item: &syn::ItemFn, shape: &FnShape)
         }
     };
     const NEVER_RESULT: &[&str] = &[
-        "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16",
-        "i32", "i64", "i128", "isize", "f32", "f64", "Option", "Vec", "Box", "HashMap", "BTreeMap",
-        "Arc", "Rc",
+        "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128",
+        "isize", "f32", "f64", "Option", "Vec", "Box", "HashMap", "BTreeMap", "Arc", "Rc",
     ];
     let refused = match ty {
         Type::Tuple(_)

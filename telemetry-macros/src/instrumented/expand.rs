@@ -19,15 +19,15 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
     let start = start_call(args, &func, params);
     match shape {
         FnShape::Sync => {
-            let block = &func.block;
-            let result = result_closure(args, written_type(&func.sig.output).as_ref());
+            let ret_ty = written_type(&func.sig.output);
+            let block = with_return_type(&func.block, ret_ty.as_ref());
+            let result = result_closure(args, ret_ty.as_ref());
             func.block = syn::parse_quote!({
                 #prelude
                 let mut __telemetry_call = #start;
                 let __telemetry_ret = {
                     let _entered = __tp::CallFrame::enter_opt(&mut __telemetry_call);
-                    #[allow(clippy::redundant_closure_call)]
-                    (move || #block)()
+                    __tp::call_once(move || #block)
                 };
                 if let ::core::option::Option::Some(call) = __telemetry_call {
                     call.finish(&__telemetry_ret, #result);
@@ -36,8 +36,9 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
             });
         }
         FnShape::Async => {
-            let block = &func.block;
-            let result = result_closure(args, written_type(&func.sig.output).as_ref());
+            let ret_ty = written_type(&func.sig.output);
+            let block = with_return_type(&func.block, ret_ty.as_ref());
+            let result = result_closure(args, ret_ty.as_ref());
             func.block = syn::parse_quote!({
                 #prelude
                 let __telemetry_call = #start;
@@ -45,7 +46,7 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
             });
         }
         FnShape::AsyncTrait { stmt, output } => {
-            let result = result_closure(args, output.as_deref().filter(|t| !mentions_impl(t)));
+            let result = result_closure(args, output.as_deref().filter(|t| nameable(t)));
             if let Stmt::Expr(Expr::Call(call), _) = &mut func.block.stmts[*stmt] {
                 let inner = &call.args[0];
                 let wrapped: Expr = syn::parse_quote!(async move {
@@ -60,24 +61,43 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
     func.into_token_stream()
 }
 
-/// The return type as written, when a closure parameter can name it (`impl Trait` cannot).
+/// The return type as written, when generated code can name it (`impl Trait` and
+/// `!` cannot be named in a `let` or a closure parameter).
 fn written_type(output: &ReturnType) -> Option<Type> {
     match output {
         ReturnType::Default => Some(syn::parse_quote!(())),
-        ReturnType::Type(_, ty) if !mentions_impl(ty) => Some((**ty).clone()),
+        ReturnType::Type(_, ty) if nameable(ty) => Some((**ty).clone()),
         ReturnType::Type(..) => None,
     }
 }
 
-fn mentions_impl(ty: &Type) -> bool {
-    fn walk(tokens: TokenStream) -> bool {
+fn nameable(ty: &Type) -> bool {
+    fn has_impl(tokens: TokenStream) -> bool {
         tokens.into_iter().any(|tt| match tt {
             proc_macro2::TokenTree::Ident(i) => i == "impl",
-            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            proc_macro2::TokenTree::Group(g) => has_impl(g.stream()),
             _ => false,
         })
     }
-    walk(ty.to_token_stream())
+    !matches!(ty, Type::Never(_)) && !has_impl(ty.to_token_stream())
+}
+
+/// The body with its type fixed to the function's return type (a `return` of that
+/// type the compiler sees but never runs), so the coercions the original body
+/// relied on (`&String` to `&str`, `Box<T>` to `Box<dyn Trait>`) still apply
+/// inside the closure or async block that now holds it.
+fn with_return_type(block: &syn::Block, ty: Option<&Type>) -> TokenStream {
+    match ty {
+        Some(ty) => quote!({
+            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+            if false {
+                let __telemetry_type_hint: #ty = loop {};
+                return __telemetry_type_hint;
+            }
+            #block
+        }),
+        None => block.to_token_stream(),
+    }
 }
 
 /// The runtime alias, the call site static and the catalog registration.
@@ -153,9 +173,17 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
     // them: Debug) minus those skipped or overridden by a declared field, and the
     // declared fields, recorded once their values exist.
     let declared_keys: Vec<String> = fields.iter().map(|f| f.key()).collect();
+    // A parameter named like one of the attribute's own span fields (`uid`...) is
+    // recorded as `arg.uid`, so subscribers never see one name twice.
     let param_fields = recorded_params(args, params)
         .filter(|p| !declared_keys.contains(&p.to_string()))
-        .map(|p| quote!(#p = __tp::tracing::field::debug(&#p)));
+        .map(|p| {
+            if super::check::RESERVED.contains(&p.to_string().as_str()) {
+                quote!(arg.#p = __tp::tracing::field::debug(&#p))
+            } else {
+                quote!(#p = __tp::tracing::field::debug(&#p))
+            }
+        });
     let declared_fields = fields.iter().map(|f| {
         let name = &f.name;
         quote!(#(#name).* = __tp::tracing::field::Empty)
@@ -240,9 +268,9 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
 /// `|ret| CallResult { outcome, error, ret }`, run only when an event is emitted.
 /// `err` is spanned on the return type, so a non-`Result` return points there.
 fn result_closure(args: &Args, ret_ty: Option<&Type>) -> TokenStream {
-    let error = match (&args.err, ret_ty) {
-        (Some((_, format)), ty) => {
-            let span = ty.map_or_else(Span::call_site, |t| t.span());
+    let error = match &args.err {
+        Some((_, format)) => {
+            let span = ret_ty.map_or_else(Span::call_site, |t| t.span());
             let f = if *format == Format::Debug {
                 quote!(err_debug)
             } else {
@@ -250,20 +278,17 @@ fn result_closure(args: &Args, ret_ty: Option<&Type>) -> TokenStream {
             };
             quote_spanned!(span=> __tp::#f(__ret))
         }
-        (None, _) => quote!(::core::option::Option::None),
+        None => quote!(::core::option::Option::None),
     };
     let ret = match &args.ret {
-        Some((_, format)) => {
-            let how = if *format == Format::Debug {
-                quote!(Debug)
-            } else {
-                quote!(Serde)
-            };
-            quote!({
-                use __tp::{PlainRet as _, ResultRet as _};
-                __ret.__telemetry_ret(__tp::RetFormat::#how)
-            })
-        }
+        Some((_, Format::Debug)) => quote!({
+            use __tp::{PlainRetDebug as _, ResultRetDebug as _};
+            __ret.__telemetry_ret_debug()
+        }),
+        Some(_) => quote!({
+            use __tp::{PlainRetSerde as _, ResultRetSerde as _};
+            __ret.__telemetry_ret_serde()
+        }),
         None => quote!(::core::option::Option::None),
     };
     let param = match ret_ty {
@@ -273,7 +298,7 @@ fn result_closure(args: &Args, ret_ty: Option<&Type>) -> TokenStream {
     quote!(|#param| {
         use __tp::{PlainOutcome as _, ResultOutcome as _};
         __tp::CallResult {
-            outcome: ::core::option::Option::Some(__ret.__telemetry_outcome()),
+            outcome: __ret.__telemetry_outcome(),
             error: #error,
             ret: #ret,
         }

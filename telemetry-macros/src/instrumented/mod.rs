@@ -20,10 +20,7 @@ pub enum FnShape {
     /// A fn made by `#[async_trait]`: its body is `Box::pin(async move { .. })`;
     /// the async block (at `stmt`) is what gets wrapped. `output` is the future's
     /// `Output` type when it can be read off the signature.
-    AsyncTrait {
-        stmt: usize,
-        output: Option<Box<Type>>,
-    },
+    AsyncTrait { stmt: usize, output: Option<Box<Type>> },
 }
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream, Vec<syn::Error>> {

@@ -99,10 +99,7 @@ pub fn container(attrs: &[Attribute]) -> SerdeContainer {
             if let Some(rule) = serialize_name(&meta)?.and_then(|s| RenameRule::from_str(&s)) {
                 out.rename_all = Some(rule);
             }
-        } else if ["transparent", "into", "remote"]
-            .iter()
-            .any(|n| meta.path.is_ident(n))
-        {
+        } else if ["transparent", "into", "remote"].iter().any(|n| meta.path.is_ident(n)) {
             out.reshaping = Some(meta.path.clone());
             skip_value(&meta)?;
         } else {
