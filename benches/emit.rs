@@ -14,10 +14,13 @@
 //! `emit` (seen in the disassembly: `emit` itself is one load, a test and a branch).
 
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+mod common;
+
+use common::Collecting;
 use criterion::{criterion_group, criterion_main, Criterion};
-use telemetry::{Context, EventRecord, Sink, TelemetryEvent};
+use telemetry::{Context, TelemetryEvent};
 
 #[derive(TelemetryEvent, serde::Serialize)]
 #[telemetry(event = "BENCH_CLICK")]
@@ -43,20 +46,6 @@ fn click(i: u64) -> Click {
 #[inline(never)]
 fn plain(event: Click) {
     black_box(&event);
-}
-
-/// Keeps records, dropping them in chunks so memory stays flat over millions of iterations.
-#[derive(Default)]
-struct Collecting(Mutex<Vec<EventRecord>>);
-
-impl Sink for Collecting {
-    fn accept(&self, record: EventRecord) {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if v.len() >= 4096 {
-            v.clear();
-        }
-        v.push(record);
-    }
 }
 
 fn no_sink(c: &mut Criterion) {

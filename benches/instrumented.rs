@@ -9,16 +9,21 @@
 //!   a JSON fmt layer writing to `io::sink()` (a record per call, the usual way today);
 //! - `fastrace/under_root`: `#[fastrace::trace]` under a root span, discarding reporter;
 //! - `telemetry/collecting_sink_in_context`: `#[instrumented]` with a collecting sink
-//!   and a request context entered, no subscriber (target: under 250 ns).
+//!   and a request context entered, no subscriber (target: under 250 ns);
+//! - `telemetry/collecting_sink_2_fields_1_record`: the same with two declared
+//!   fields and one `telemetry::record` in the body (values serialized on the caller).
 //!
 //! Run: `cargo bench --bench instrumented && python3 benches/medians.py call plain_call`.
 
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::Collecting;
 use criterion::{criterion_group, criterion_main, Criterion};
-use telemetry::{instrumented, Context, EventRecord, Sink};
+use telemetry::{instrumented, Context};
 
 #[inline(never)]
 fn plain(x: u64, label: &str) -> u64 {
@@ -29,6 +34,14 @@ fn plain(x: u64, label: &str) -> u64 {
 #[inline(never)]
 fn with_telemetry(x: u64, label: &str) -> u64 {
     x.wrapping_mul(31).wrapping_add(label.len() as u64)
+}
+
+#[instrumented(event = "BENCH_CALL", skip(label), fields(label_len = label.len(), kind = "query"))]
+#[inline(never)]
+fn with_telemetry_fields(x: u64, label: &str) -> u64 {
+    let out = x.wrapping_mul(31).wrapping_add(label.len() as u64);
+    telemetry::record("chunks", 3);
+    out
 }
 
 #[tracing::instrument(skip(label))]
@@ -49,19 +62,6 @@ fn with_tracing_and_info(x: u64, label: &str) -> u64 {
 #[inline(never)]
 fn with_fastrace(x: u64, label: &str) -> u64 {
     x.wrapping_mul(31).wrapping_add(label.len() as u64)
-}
-
-/// Keeps records, dropping them in chunks so memory stays flat.
-#[derive(Default)]
-struct Collecting(Mutex<Vec<EventRecord>>);
-impl Sink for Collecting {
-    fn accept(&self, record: EventRecord) {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if v.len() >= 4096 {
-            v.clear();
-        }
-        v.push(record);
-    }
 }
 
 struct Discard;
@@ -150,6 +150,12 @@ fn with_sink(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             with_telemetry(black_box(i), "label")
+        })
+    });
+    g.bench_function("telemetry_collecting_sink_2_fields_1_record", |b| {
+        b.iter(|| {
+            i += 1;
+            with_telemetry_fields(black_box(i), "label")
         })
     });
     g.finish();

@@ -15,12 +15,12 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::context::{Context, LentContext};
 use crate::dispatch::{dispatch_payload_at, has_sink};
 use crate::event::{EventDataError, EventKind, EventPayload};
+pub use crate::field_value::FieldValue;
 use crate::ids::SpanId;
 use crate::timestamp::Timestamp;
 
@@ -49,9 +49,8 @@ pub struct CallSite {
     pub module: &'static str,
 }
 
-/// Field values are JSON text: serialized once on the caller's thread (one
-/// allocation), parsed into `event_data` on the sink's worker.
-type Fields = Vec<(Cow<'static, str>, Box<RawValue>)>;
+/// Field values as captured on the caller's thread; turned into JSON on the worker.
+type Fields = Vec<(Cow<'static, str>, FieldValue)>;
 
 /// What `record` writes to: the innermost instrumented call running on this thread.
 struct CurrentCall {
@@ -94,9 +93,9 @@ pub fn record(key: impl Into<Cow<'static, str>>, value: impl Serialize) {
     if !wants_field && span.is_none() {
         return;
     }
-    let json = serialize_field(&value);
+    let json = FieldValue::capture(&value);
     if let Some(span) = span {
-        span.record(key.as_ref(), tracing::field::display(json.get()));
+        span.record(key.as_ref(), tracing::field::display(&json));
     }
     if wants_field {
         let _ = CURRENT_CALL.try_with(|c| {
@@ -107,22 +106,11 @@ pub fn record(key: impl Into<Cow<'static, str>>, value: impl Serialize) {
     }
 }
 
-fn upsert(fields: &mut Fields, key: Cow<'static, str>, value: Box<RawValue>) {
+fn upsert(fields: &mut Fields, key: Cow<'static, str>, value: FieldValue) {
     match fields.iter_mut().find(|(k, _)| *k == key) {
         Some((_, v)) => *v = value,
         None => fields.push((key, value)),
     }
-}
-
-/// A field's JSON text; a value serde refuses is recorded as the refusal, not lost.
-pub fn serialize_field<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|e| text_field(&format!("<unserializable: {e}>")))
-}
-
-/// A string as a field's JSON text.
-pub fn text_field(text: &str) -> Box<RawValue> {
-    // Serializing a `str` cannot fail.
-    serde_json::value::to_raw_value(text).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// Runs `f` out of line. The generated code puts the work of a wanted call here,
@@ -142,7 +130,7 @@ pub struct CallResult {
     /// The error text (`err`).
     pub error: Option<String>,
     /// The return value (`ret`).
-    pub ret: Option<Box<RawValue>>,
+    pub ret: Option<FieldValue>,
 }
 
 /// One instrumented call in progress. Only made when something wants the call
@@ -199,7 +187,7 @@ impl CallFrame {
             context: Some(context),
             emits: has_sink(),
             started: None,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(4),
             panicked: false,
             finished: false,
         }
@@ -212,15 +200,15 @@ impl CallFrame {
     }
 
     /// Adds a declared field (`fields(...)` or `args`) to the event.
-    pub fn field(&mut self, key: &'static str, value: Box<RawValue>) {
+    pub fn field(&mut self, key: &'static str, value: FieldValue) {
         upsert(&mut self.fields, Cow::Borrowed(key), value);
     }
 
     /// A `fields(k = expr)` value, serialized once: recorded on the span (as JSON
     /// text) when a subscriber wants it, and in the event when one is emitted.
-    pub fn serde_field(&mut self, key: &'static str, value: Box<RawValue>) {
+    pub fn serde_field(&mut self, key: &'static str, value: FieldValue) {
         if !self.span.is_disabled() {
-            self.span.record(key, tracing::field::display(value.get()));
+            self.span.record(key, tracing::field::display(&value));
         }
         if self.emits {
             self.field(key, value);
@@ -233,7 +221,7 @@ impl CallFrame {
             self.span.record(key, tracing::field::display(value));
         }
         if self.emits {
-            self.field(key, text_field(&value.to_string()));
+            self.field(key, FieldValue::text(value.to_string()));
         }
     }
 
@@ -243,7 +231,7 @@ impl CallFrame {
             self.span.record(key, tracing::field::debug(value));
         }
         if self.emits {
-            self.field(key, text_field(&format!("{value:?}")));
+            self.field(key, FieldValue::text(format!("{value:?}")));
         }
     }
 
@@ -290,7 +278,7 @@ impl CallFrame {
     }
 
     #[inline(never)]
-    fn emit(&mut self, outcome: Outcome, error: Option<String>, ret: Option<Box<RawValue>>) {
+    fn emit(&mut self, outcome: Outcome, error: Option<String>, ret: Option<FieldValue>) {
         // One clock read: the event's timestamp is the call's end.
         let now = Timestamp::now();
         let duration_us = self
@@ -376,12 +364,7 @@ impl EventPayload for CallEvent {
             crate::private::to_value(&self.outcome).map_err(EventDataError::Serialize)?,
         );
         data.insert("error".into(), self.error.clone().map_or(Value::Null, Value::String));
-        let mut fields = Map::new();
-        for (key, raw) in &self.fields {
-            // Text this crate produced with serde_json: it parses.
-            let value = serde_json::from_str(raw.get()).map_err(EventDataError::Serialize)?;
-            fields.insert(key.to_string(), value);
-        }
+        let fields = self.fields.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect();
         data.insert("fields".into(), Value::Object(fields));
         Ok(data)
     }

@@ -6,16 +6,19 @@ pub use schemars;
 pub use serde;
 pub use serde_json;
 
-pub use crate::call::{
-    out_of_line, serialize_field, text_field, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall, Outcome,
-};
+pub use crate::call::{out_of_line, CallEntered, CallFrame, CallResult, CallSite, InstrumentedCall, Outcome};
 pub use crate::catalog::{call_schema, KindRegistration, Origin};
+pub use crate::field_value::FieldValue;
+
+/// A field value with serde (the `fields(k = expr)` form).
+pub fn serialize_field<T: Serialize + ?Sized>(value: &T) -> FieldValue {
+    FieldValue::capture(value)
+}
 pub use crate::event::{EventDataError, EventKind, TelemetryEvent};
 pub use tracing;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::scrub::REDACTED;
@@ -212,41 +215,41 @@ pub fn err_debug<T, E: std::fmt::Debug>(ret: &Result<T, E>) -> Option<String> {
 /// `ret` of a `Result`: its `Ok` value with serde (nothing for `Err`).
 pub trait ResultRetSerde {
     /// The recorded return value.
-    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>>;
+    fn __telemetry_ret_serde(&self) -> Option<FieldValue>;
 }
 impl<T: Serialize, E> ResultRetSerde for Result<T, E> {
-    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>> {
+    fn __telemetry_ret_serde(&self) -> Option<FieldValue> {
         self.as_ref().ok().map(serialize_field)
     }
 }
 /// `ret` of any other value, with serde.
 pub trait PlainRetSerde {
     /// The recorded return value.
-    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>>;
+    fn __telemetry_ret_serde(&self) -> Option<FieldValue>;
 }
 impl<T: Serialize + ?Sized> PlainRetSerde for &T {
-    fn __telemetry_ret_serde(&self) -> Option<Box<RawValue>> {
+    fn __telemetry_ret_serde(&self) -> Option<FieldValue> {
         Some(serialize_field(*self))
     }
 }
 /// `ret(Debug)` of a `Result`: its `Ok` value's `Debug` text.
 pub trait ResultRetDebug {
     /// The recorded return value.
-    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>>;
+    fn __telemetry_ret_debug(&self) -> Option<FieldValue>;
 }
 impl<T: std::fmt::Debug, E> ResultRetDebug for Result<T, E> {
-    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>> {
-        self.as_ref().ok().map(|v| text_field(&format!("{v:?}")))
+    fn __telemetry_ret_debug(&self) -> Option<FieldValue> {
+        self.as_ref().ok().map(|v| FieldValue::text(format!("{v:?}")))
     }
 }
 /// `ret(Debug)` of any other value.
 pub trait PlainRetDebug {
     /// The recorded return value.
-    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>>;
+    fn __telemetry_ret_debug(&self) -> Option<FieldValue>;
 }
 impl<T: std::fmt::Debug + ?Sized> PlainRetDebug for &T {
-    fn __telemetry_ret_debug(&self) -> Option<Box<RawValue>> {
-        Some(text_field(&format!("{:?}", *self)))
+    fn __telemetry_ret_debug(&self) -> Option<FieldValue> {
+        Some(FieldValue::text(format!("{:?}", *self)))
     }
 }
 
@@ -265,20 +268,20 @@ pub struct Arg<'a, T: ?Sized>(pub &'a T);
 /// `args`: a parameter with serde when it implements `Serialize`...
 pub trait ArgSerde {
     /// The recorded value.
-    fn __telemetry_arg(&self) -> Box<RawValue>;
+    fn __telemetry_arg(&self) -> FieldValue;
 }
 impl<T: Serialize + ?Sized> ArgSerde for Arg<'_, T> {
-    fn __telemetry_arg(&self) -> Box<RawValue> {
+    fn __telemetry_arg(&self) -> FieldValue {
         serialize_field(self.0)
     }
 }
 /// ...else as its `Debug` text.
 pub trait ArgDebug {
     /// The recorded value.
-    fn __telemetry_arg(&self) -> Box<RawValue>;
+    fn __telemetry_arg(&self) -> FieldValue;
 }
 impl<T: std::fmt::Debug + ?Sized> ArgDebug for &Arg<'_, T> {
-    fn __telemetry_arg(&self) -> Box<RawValue> {
-        text_field(&format!("{:?}", self.0))
+    fn __telemetry_arg(&self) -> FieldValue {
+        FieldValue::text(format!("{:?}", self.0))
     }
 }

@@ -19,9 +19,7 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
     let start = start_call(args, &func, params);
     match shape {
         FnShape::Sync => {
-            let ret_ty = written_type(&func.sig.output);
-            let block = with_return_type(&func.block, ret_ty.as_ref());
-            let result = result_closure(args, ret_ty.as_ref());
+            let (block, result) = body_and_result(args, &func);
             func.block = syn::parse_quote!({
                 #prelude
                 let mut __telemetry_call = #start;
@@ -36,9 +34,7 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
             });
         }
         FnShape::Async => {
-            let ret_ty = written_type(&func.sig.output);
-            let block = with_return_type(&func.block, ret_ty.as_ref());
-            let result = result_closure(args, ret_ty.as_ref());
+            let (block, result) = body_and_result(args, &func);
             func.block = syn::parse_quote!({
                 #prelude
                 let __telemetry_call = #start;
@@ -59,6 +55,16 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
         }
     }
     func.into_token_stream()
+}
+
+/// The body with its return type fixed, and the result closure, for a fn whose
+/// body is wrapped as it is (sync and `async fn`).
+fn body_and_result(args: &Args, func: &ItemFn) -> (TokenStream, TokenStream) {
+    let ret_ty = written_type(&func.sig.output);
+    (
+        with_return_type(&func.block, ret_ty.as_ref()),
+        result_closure(args, ret_ty.as_ref()),
+    )
 }
 
 /// The return type as written, when generated code can name it (`impl Trait` and
