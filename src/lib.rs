@@ -105,6 +105,13 @@
 //! call (and to its span if the span declared that field); outside one it does
 //! nothing. Every use site registers in the catalog with its declared fields.
 //!
+//! Limits worth knowing: an `async fn`'s call starts at its first poll, so a
+//! future dropped before it was ever polled emits nothing (it never ran). Under
+//! `#[async_trait]`, a destructured parameter (`(a, b): (u32, u32)`) has already
+//! been renamed by async-trait (`__arg1`) when this attribute sees it: skip or
+//! name it as `__arg1`. A parameter named like one of the span's own fields
+//! (`uid`, `sid`, ...) is recorded on the span as `arg.uid`.
+//!
 //! # Catalog
 //!
 //! Every derived kind registers itself at compile time; [`catalog()`] returns the

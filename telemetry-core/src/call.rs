@@ -164,15 +164,11 @@ impl CallFrame {
     #[inline(never)]
     pub fn start(site: &'static CallSite, span: tracing::Span) -> Self {
         // A call is a span, and a span needs a trace: with no context, it starts one.
-        let context = Context::try_current()
-            .unwrap_or_default()
-            .with_span_id(SpanId::random());
+        let span_id = SpanId::random();
+        let context = Context::try_current().unwrap_or_default().with_span_id(span_id);
         if !span.is_disabled() {
             span.record("trace_id", tracing::field::display(context.trace_id()));
-            span.record(
-                "span_id",
-                tracing::field::display(context.span_id().unwrap_or_else(SpanId::random)),
-            );
+            span.record("span_id", tracing::field::display(span_id));
             for (name, value) in [
                 ("uid", context.uid()),
                 ("sid", context.sid()),
@@ -422,7 +418,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
         let Some(inner) = this.inner.as_pin_mut() else {
-            // Only reachable while dropping, when nobody can poll.
+            // `inner` is emptied only inside `drop`, after which nothing can poll.
             return Poll::Pending;
         };
         let polled = {
