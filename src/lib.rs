@@ -124,9 +124,9 @@
 //!
 //! With no sink installed, [`emit`] costs one atomic load. A [`Sink`] receives an
 //! [`EventRecord`] (the typed value, time, id, context) and turns it into an
-//! [`Envelope`] off the caller's path. The production sink, the HTTP pipeline
-//! behind the default feature `http`, is not built yet: until it lands, install
-//! your own sink with [`set_global_sink`] (see `examples/quickstart.rs`).
+//! [`Envelope`] off the caller's path. The production sink is the HTTP pipeline
+//! (feature `http`, on by default): `telemetry::Pipeline::builder().endpoint(..).install()?`
+//! (its disk spool is not built yet).
 
 pub use telemetry_core::{
     catalog, emit, has_sink, record, set_global_sink, sink_panics, testing, validate_event_name, with_sink, Catalog,
@@ -135,6 +135,10 @@ pub use telemetry_core::{
     Sink, Source, SpanId, TelemetryEvent, Timestamp, TraceId, WithContext, WithSink, MAX_EVENT_BYTES, REDACTED, SDK,
 };
 pub use telemetry_macros::{instrumented, TelemetryEvent};
+
+/// The HTTP delivery pipeline (feature `http`, on by default).
+#[cfg(feature = "http")]
+pub use telemetry_transport::{ConfigError, Pipeline, PipelineBuilder, PipelineGuard, Stats};
 
 #[doc(hidden)]
 pub mod __private {

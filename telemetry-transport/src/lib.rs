@@ -1,6 +1,182 @@
-//! Delivery of telemetry events to a collector: bounded queue, background worker,
-//! batching, HTTP, retries and disk spool.
+//! Delivery of telemetry events to a collector speaking wire-format.md: a bounded
+//! queue the caller never waits on, a worker thread that batches, sends over HTTP
+//! and retries what is transient, and counters for everything.
 //!
-//! This crate is a placeholder in the workspace layout until the transport issue
-//! lands; it implements nothing yet. The contract it will implement is
-//! `telemetry_core::Sink`.
+//! ```no_run
+//! let guard = telemetry_transport::Pipeline::builder()
+//!     .endpoint("http://127.0.0.1:4318/v1/events")
+//!     .service("chat-api")
+//!     .install()?;
+//! // ... emit events ...
+//! let stats = guard.shutdown(std::time::Duration::from_secs(5));
+//! assert_eq!(stats.pending, 0);
+//! # Ok::<(), telemetry_transport::ConfigError>(())
+//! ```
+//!
+//! Not built yet (see the transport issue): the disk spool (`spool_dir` is
+//! refused with a clear error), OTLP export, more than one request in flight.
+
+mod backoff;
+mod config;
+mod sink;
+mod stats;
+mod worker;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use telemetry_core::Sink;
+use tokio::sync::mpsc;
+
+pub use config::{ConfigError, PipelineBuilder, PipelineConfig};
+pub use stats::{Dropped, Rejected, Stats};
+
+use sink::PipelineSink;
+use stats::Counters;
+use worker::{Control, Worker};
+
+/// The delivery pipeline. Start one with [`Pipeline::builder`] or [`Pipeline::from_env`].
+pub struct Pipeline;
+
+impl Pipeline {
+    /// A builder with the defaults.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// A builder from the `TELEMETRY_*` environment variables.
+    pub fn from_env() -> Result<PipelineBuilder, ConfigError> {
+        PipelineBuilder::default().with_env()
+    }
+}
+
+impl PipelineBuilder {
+    /// Starts the pipeline and makes it the process-wide sink. Keep the guard for
+    /// as long as events should be delivered: dropping it flushes (within the
+    /// shutdown timeout) and stops the worker.
+    pub fn install(self) -> Result<PipelineGuard, ConfigError> {
+        let guard = self.start()?;
+        if let Some(sink) = guard.sink() {
+            telemetry_core::set_global_sink(sink);
+        }
+        Ok(guard)
+    }
+
+    /// Starts the pipeline without installing it: hand [`PipelineGuard::sink`] to
+    /// `telemetry::with_sink` (what the tests do, so pipelines stay apart).
+    pub fn start(self) -> Result<PipelineGuard, ConfigError> {
+        let config = self.build_config()?;
+        if config.disabled {
+            return Ok(PipelineGuard {
+                running: None,
+                counters: Arc::new(Counters::default()),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(2)
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let counters = Arc::new(Counters::default());
+        let (queue_tx, queue_rx) = mpsc::channel(config.queue_capacity);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let shutdown_timeout = config.shutdown_timeout;
+        let worker = Worker::new(config, counters.clone(), client, queue_rx, control_rx);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConfigError::Client(format!("cannot start the worker's runtime: {e}")))?;
+        let thread = std::thread::Builder::new()
+            .name("telemetry-transport".into())
+            .spawn(move || runtime.block_on(worker.run()))
+            .map_err(|e| ConfigError::Client(format!("cannot start the worker thread: {e}")))?;
+        let sink = Arc::new(PipelineSink {
+            queue: queue_tx,
+            counters: counters.clone(),
+            overflowing: AtomicBool::new(false),
+        });
+        Ok(PipelineGuard {
+            running: Some(Running {
+                sink,
+                control: control_tx,
+                thread: Some(thread),
+                shutdown_timeout,
+            }),
+            counters,
+        })
+    }
+}
+
+struct Running {
+    sink: Arc<PipelineSink>,
+    control: mpsc::UnboundedSender<Control>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+/// Owns a running pipeline: flush it, read its counters, shut it down. Dropping
+/// it shuts down with the configured timeout. Works from any thread, with or
+/// without a tokio runtime: the worker runs on its own thread.
+pub struct PipelineGuard {
+    running: Option<Running>,
+    counters: Arc<Counters>,
+}
+
+impl PipelineGuard {
+    /// The sink that feeds this pipeline (`None` when disabled).
+    pub fn sink(&self) -> Option<Arc<dyn Sink>> {
+        self.running.as_ref().map(|r| r.sink.clone() as Arc<dyn Sink>)
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    /// Sends everything queued now; `true` if that finished within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let Some(running) = &self.running else { return true };
+        let (ack, done) = std::sync::mpsc::channel();
+        if running.control.send(Control::Flush(ack)).is_err() {
+            return false;
+        }
+        done.recv_timeout(timeout).is_ok()
+    }
+
+    /// Stops taking events, sends what is queued within `timeout`, stops the
+    /// worker, and returns the final counters (what could not be sent in time is
+    /// counted as dropped for shutdown).
+    pub fn shutdown(mut self, timeout: Duration) -> Stats {
+        self.stop(timeout);
+        self.counters.snapshot()
+    }
+
+    fn stop(&mut self, timeout: Duration) {
+        let Some(mut running) = self.running.take() else { return };
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let deadline = Instant::now() + timeout;
+        if running
+            .control
+            .send(Control::Shutdown {
+                deadline,
+                done: done_tx,
+            })
+            .is_ok()
+        {
+            // The worker honours the deadline itself; the margin covers its last steps.
+            let _ = done.recv_timeout(timeout + Duration::from_millis(500));
+        }
+        if let Some(thread) = running.thread.take() {
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for PipelineGuard {
+    fn drop(&mut self) {
+        let timeout = self.running.as_ref().map_or(Duration::ZERO, |r| r.shutdown_timeout);
+        self.stop(timeout);
+    }
+}

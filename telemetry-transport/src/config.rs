@@ -1,0 +1,437 @@
+//! The pipeline's configuration: a builder, and `TELEMETRY_*` environment variables.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use telemetry_core::Scrubber;
+
+/// What the pipeline was configured with. Made by [`PipelineBuilder`].
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub(crate) endpoint: url::Url,
+    pub(crate) service: Option<String>,
+    pub(crate) service_version: Option<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) queue_capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) batch_bytes: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) gzip: bool,
+    pub(crate) spool_dir: Option<PathBuf>,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_retry_elapsed: Duration,
+    pub(crate) scrubber: Scrubber,
+    pub(crate) disabled: bool,
+}
+
+/// Why a configuration cannot be used. Each message names the setting and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// No endpoint was given (neither `.endpoint(..)` nor `TELEMETRY_ENDPOINT`).
+    MissingEndpoint,
+    /// The endpoint is not an `http`/`https` URL.
+    BadEndpoint {
+        /// What was given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A number is out of range (zero capacity, a batch over the wire limit...).
+    OutOfRange {
+        /// The setting.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An environment variable does not parse.
+    BadEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The spool directory cannot be created or written.
+    UnusableSpoolDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The HTTP client could not be built.
+    Client(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MissingEndpoint => write!(
+                f,
+                "no collector endpoint: call .endpoint(\"http://host:4318/v1/events\") or set TELEMETRY_ENDPOINT"
+            ),
+            ConfigError::BadEndpoint { value, reason } => {
+                write!(f, "endpoint {value:?} is not usable: {reason}")
+            }
+            ConfigError::OutOfRange { setting, reason } => write!(f, "{setting}: {reason}"),
+            ConfigError::BadEnv { var, value, expected } => {
+                write!(f, "environment variable {var}={value:?}: expected {expected}")
+            }
+            ConfigError::UnusableSpoolDir { path, reason } => {
+                write!(f, "spool directory {}: {reason}", path.display())
+            }
+            ConfigError::Client(reason) => write!(f, "HTTP client: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a pipeline; see [`crate::Pipeline::builder`].
+///
+/// Defaults: queue 10,000 events, batches of 500 events or 512 KiB, flushed at
+/// least every second, no gzip, no spool, 5 s to flush at shutdown, 10 s per
+/// request, retries given up after 5 minutes per batch.
+#[derive(Debug, Clone)]
+pub struct PipelineBuilder {
+    endpoint: Option<String>,
+    config: PipelineConfig,
+}
+
+/// The wire format's limits (wire-format.md section 2).
+pub(crate) const MAX_EVENTS_PER_REQUEST: usize = 1000;
+pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+impl Default for PipelineBuilder {
+    fn default() -> Self {
+        PipelineBuilder {
+            endpoint: None,
+            config: PipelineConfig {
+                // Replaced by `build`; a placeholder so the config is always whole.
+                endpoint: url::Url::parse("http://127.0.0.1:4318/v1/events").expect("valid literal"),
+                service: None,
+                service_version: None,
+                token: None,
+                queue_capacity: 10_000,
+                batch_size: 500,
+                batch_bytes: 512 * 1024,
+                flush_interval: Duration::from_secs(1),
+                gzip: false,
+                spool_dir: None,
+                shutdown_timeout: Duration::from_secs(5),
+                request_timeout: Duration::from_secs(10),
+                max_retry_elapsed: Duration::from_secs(300),
+                scrubber: Scrubber::default(),
+                disabled: false,
+            },
+        }
+    }
+}
+
+impl PipelineBuilder {
+    /// The collector's events URL, e.g. `http://127.0.0.1:4318/v1/events`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+    /// `source.service` (default: the binary's name).
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.config.service = Some(name.into());
+        self
+    }
+    /// `source.service_version`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.config.service_version = Some(version.into());
+        self
+    }
+    /// Sent as `Authorization: Bearer <token>`.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.config.token = Some(token.into());
+        self
+    }
+    /// Events held in memory before new ones are dropped (and counted).
+    pub fn queue_capacity(mut self, events: usize) -> Self {
+        self.config.queue_capacity = events;
+        self
+    }
+    /// Events per request (at most 1000, the wire format's limit).
+    pub fn batch_size(mut self, events: usize) -> Self {
+        self.config.batch_size = events;
+        self
+    }
+    /// Serialized bytes per request (at most 4 MiB, the wire format's limit).
+    pub fn batch_bytes(mut self, bytes: usize) -> Self {
+        self.config.batch_bytes = bytes;
+        self
+    }
+    /// The longest an event waits for its batch to fill.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.config.flush_interval = interval;
+        self
+    }
+    /// Compress request bodies (`Content-Encoding: gzip`).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.config.gzip = on;
+        self
+    }
+    /// Keep undeliverable events on disk. Not implemented yet: building with a
+    /// spool directory is refused rather than silently ignored.
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.spool_dir = Some(dir.into());
+        self
+    }
+    /// How long shutdown (and dropping the guard) may spend flushing.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+    /// How long one request may take before it counts as failed (and is retried).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+    /// How long a batch is retried before it is given up (and counted as dropped).
+    pub fn max_retry_elapsed(mut self, limit: Duration) -> Self {
+        self.config.max_retry_elapsed = limit;
+        self
+    }
+    /// The scrubbing rules (default: the wire format's).
+    pub fn scrubber(mut self, scrubber: Scrubber) -> Self {
+        self.config.scrubber = scrubber;
+        self
+    }
+    /// A disabled pipeline installs nothing: emits cost what they cost with no sink.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.config.disabled = disabled;
+        self
+    }
+
+    /// Reads `TELEMETRY_ENDPOINT`, `TELEMETRY_TOKEN`, `TELEMETRY_SERVICE`,
+    /// `TELEMETRY_SERVICE_VERSION`, `TELEMETRY_DISABLED` (`true`/`false`/`1`/`0`),
+    /// `TELEMETRY_QUEUE_CAPACITY`, `TELEMETRY_BATCH_SIZE`, `TELEMETRY_FLUSH_INTERVAL_MS`
+    /// and `TELEMETRY_GZIP` on top of this builder. A malformed value is an error
+    /// naming the variable, never silently ignored.
+    pub fn with_env(self) -> Result<Self, ConfigError> {
+        self.with_env_from(|name| std::env::var(name).ok())
+    }
+
+    /// [`PipelineBuilder::with_env`] with variables from `get` (for tests and tools).
+    pub fn with_env_from(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(v) = get("TELEMETRY_ENDPOINT") {
+            self.endpoint = Some(v);
+        }
+        if let Some(v) = get("TELEMETRY_TOKEN") {
+            self.config.token = Some(v);
+        }
+        if let Some(v) = get("TELEMETRY_SERVICE") {
+            self.config.service = Some(v);
+        }
+        if let Some(v) = get("TELEMETRY_SERVICE_VERSION") {
+            self.config.service_version = Some(v);
+        }
+        if let Some(v) = get("TELEMETRY_DISABLED") {
+            self.config.disabled = parse_bool("TELEMETRY_DISABLED", &v)?;
+        }
+        if let Some(v) = get("TELEMETRY_GZIP") {
+            self.config.gzip = parse_bool("TELEMETRY_GZIP", &v)?;
+        }
+        if let Some(v) = get("TELEMETRY_QUEUE_CAPACITY") {
+            self.config.queue_capacity = parse_number("TELEMETRY_QUEUE_CAPACITY", &v)?;
+        }
+        if let Some(v) = get("TELEMETRY_BATCH_SIZE") {
+            self.config.batch_size = parse_number("TELEMETRY_BATCH_SIZE", &v)?;
+        }
+        if let Some(v) = get("TELEMETRY_FLUSH_INTERVAL_MS") {
+            self.config.flush_interval = Duration::from_millis(parse_number("TELEMETRY_FLUSH_INTERVAL_MS", &v)? as u64);
+        }
+        Ok(self)
+    }
+
+    /// Checks everything; the configuration a pipeline runs with.
+    pub fn build_config(self) -> Result<PipelineConfig, ConfigError> {
+        let mut config = self.config;
+        if config.disabled {
+            return Ok(config);
+        }
+        let raw = self.endpoint.ok_or(ConfigError::MissingEndpoint)?;
+        let url = url::Url::parse(&raw).map_err(|e| ConfigError::BadEndpoint {
+            value: raw.clone(),
+            reason: e.to_string(),
+        })?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(ConfigError::BadEndpoint {
+                value: raw,
+                reason: format!("scheme {:?}; expected http or https", url.scheme()),
+            });
+        }
+        if url.host().is_none() {
+            return Err(ConfigError::BadEndpoint {
+                value: raw,
+                reason: "it has no host".into(),
+            });
+        }
+        config.endpoint = url;
+        let range = |setting, ok: bool, reason: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::OutOfRange { setting, reason })
+            }
+        };
+        range("queue_capacity", config.queue_capacity > 0, "must be at least 1".into())?;
+        range(
+            "batch_size",
+            (1..=MAX_EVENTS_PER_REQUEST).contains(&config.batch_size),
+            format!(
+                "{} is not in 1..={MAX_EVENTS_PER_REQUEST} (the wire format's limit)",
+                config.batch_size
+            ),
+        )?;
+        range(
+            "batch_bytes",
+            (1024..=MAX_BODY_BYTES).contains(&config.batch_bytes),
+            format!(
+                "{} is not in 1024..={MAX_BODY_BYTES} (the wire format's limit)",
+                config.batch_bytes
+            ),
+        )?;
+        range(
+            "flush_interval",
+            !config.flush_interval.is_zero(),
+            "must be more than zero".into(),
+        )?;
+        range(
+            "request_timeout",
+            !config.request_timeout.is_zero(),
+            "must be more than zero".into(),
+        )?;
+        if let Some(dir) = &config.spool_dir {
+            return Err(ConfigError::UnusableSpoolDir {
+                path: dir.clone(),
+                reason: "the disk spool is not implemented yet in this version; remove .spool_dir(..)".into(),
+            });
+        }
+        Ok(config)
+    }
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::BadEnv {
+            var,
+            value: value.into(),
+            expected: "true or false (or 1/0)",
+        }),
+    }
+}
+
+fn parse_number(var: &'static str, value: &str) -> Result<usize, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadEnv {
+        var,
+        value: value.into(),
+        expected: "a whole number",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn environment_fills_the_builder() {
+        let config = PipelineBuilder::default()
+            .with_env_from(env(&[
+                ("TELEMETRY_ENDPOINT", "http://127.0.0.1:9/v1/events"),
+                ("TELEMETRY_TOKEN", "t0k"),
+                ("TELEMETRY_SERVICE", "chat-api"),
+                ("TELEMETRY_BATCH_SIZE", "100"),
+                ("TELEMETRY_GZIP", "1"),
+            ]))
+            .unwrap()
+            .build_config()
+            .unwrap();
+        assert_eq!(config.endpoint.as_str(), "http://127.0.0.1:9/v1/events");
+        assert_eq!(
+            (config.token.as_deref(), config.service.as_deref()),
+            (Some("t0k"), Some("chat-api"))
+        );
+        assert_eq!((config.batch_size, config.gzip), (100, true));
+    }
+
+    #[test]
+    fn malformed_values_are_errors_that_name_the_setting() {
+        let cases: Vec<(Result<PipelineConfig, ConfigError>, &str)> = vec![
+            (PipelineBuilder::default().build_config(), "TELEMETRY_ENDPOINT"),
+            (
+                PipelineBuilder::default().endpoint("not a url").build_config(),
+                "\"not a url\"",
+            ),
+            (
+                PipelineBuilder::default().endpoint("ftp://h/x").build_config(),
+                "expected http or https",
+            ),
+            (
+                PipelineBuilder::default()
+                    .endpoint("http://h/x")
+                    .batch_size(5000)
+                    .build_config(),
+                "batch_size: 5000",
+            ),
+            (
+                PipelineBuilder::default()
+                    .endpoint("http://h/x")
+                    .queue_capacity(0)
+                    .build_config(),
+                "queue_capacity",
+            ),
+            (
+                PipelineBuilder::default()
+                    .endpoint("http://h/x")
+                    .batch_bytes(64 * 1024 * 1024)
+                    .build_config(),
+                "batch_bytes",
+            ),
+            (
+                PipelineBuilder::default()
+                    .with_env_from(env(&[("TELEMETRY_DISABLED", "maybe")]))
+                    .and_then(|b| b.build_config()),
+                "TELEMETRY_DISABLED=\"maybe\": expected true or false",
+            ),
+            (
+                PipelineBuilder::default()
+                    .with_env_from(env(&[("TELEMETRY_QUEUE_CAPACITY", "lots")]))
+                    .and_then(|b| b.build_config()),
+                "TELEMETRY_QUEUE_CAPACITY=\"lots\": expected a whole number",
+            ),
+            (
+                PipelineBuilder::default()
+                    .endpoint("http://h/x")
+                    .spool_dir("/tmp/x")
+                    .build_config(),
+                "not implemented",
+            ),
+        ];
+        for (result, expected) in cases {
+            let message = result.unwrap_err().to_string();
+            assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+        }
+    }
+
+    #[test]
+    fn disabled_needs_no_endpoint() {
+        let config = PipelineBuilder::default()
+            .with_env_from(env(&[("TELEMETRY_DISABLED", "true")]))
+            .unwrap()
+            .build_config();
+        assert!(config.unwrap().disabled);
+    }
+}

@@ -1,0 +1,113 @@
+//! Counters of wire-format.md section 4: nothing is lost without being counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The pipeline's live counters (shared by the emitting threads and the worker).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub emitted: AtomicU64,
+    pub delivered: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub retried: AtomicU64,
+    pub rejected_by_collector: AtomicU64,
+    pub rejected_invalid: AtomicU64,
+    pub rejected_unauthorized: AtomicU64,
+    pub dropped_queue_full: AtomicU64,
+    pub dropped_gave_up: AtomicU64,
+    pub dropped_shutdown: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        // Terminal counts first, `emitted` last: an event counted as terminal was
+        // emitted before, so `pending` never goes negative in a snapshot.
+        let rejected = Rejected {
+            by_collector: get(&self.rejected_by_collector),
+            invalid: get(&self.rejected_invalid),
+            unauthorized: get(&self.rejected_unauthorized),
+        };
+        let dropped = Dropped {
+            queue_full: get(&self.dropped_queue_full),
+            gave_up: get(&self.dropped_gave_up),
+            shutdown: get(&self.dropped_shutdown),
+        };
+        let delivered = get(&self.delivered);
+        let emitted = get(&self.emitted);
+        Stats {
+            emitted,
+            delivered,
+            duplicates: get(&self.duplicates),
+            rejected: rejected.total(),
+            rejected_by_reason: rejected,
+            dropped: dropped.total(),
+            dropped_by_reason: dropped,
+            retried: get(&self.retried),
+            pending: emitted.saturating_sub(delivered + rejected.total() + dropped.total()),
+        }
+    }
+}
+
+/// A snapshot of the counters. At every quiet moment
+/// `emitted == delivered + rejected + dropped + pending`; after a flush with the
+/// collector reachable, `pending` is 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Events handed to the pipeline.
+    pub emitted: u64,
+    /// Events the collector accepted (including those it already had).
+    pub delivered: u64,
+    /// Of `delivered`, those the collector reported as duplicates (a retry of an
+    /// event whose first attempt had in fact arrived).
+    pub duplicates: u64,
+    /// Events that will never be delivered because they are invalid or refused.
+    pub rejected: u64,
+    /// `rejected`, by reason.
+    pub rejected_by_reason: Rejected,
+    /// Events lost to back-pressure, an outage or shutdown.
+    pub dropped: u64,
+    /// `dropped`, by reason.
+    pub dropped_by_reason: Dropped,
+    /// Request attempts that were retries.
+    pub retried: u64,
+    /// Events queued or in flight.
+    pub pending: u64,
+}
+
+/// Why events were rejected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// The collector refused them (a per-event rejection, 400, 413 for one event, 415).
+    pub by_collector: u64,
+    /// They could not be serialized, or were over 64 KiB.
+    pub invalid: u64,
+    /// The collector answered 401 or 403.
+    pub unauthorized: u64,
+}
+
+impl Rejected {
+    fn total(&self) -> u64 {
+        self.by_collector + self.invalid + self.unauthorized
+    }
+}
+
+/// Why events were dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    /// The queue was full when they were emitted.
+    pub queue_full: u64,
+    /// Their batch was retried until the retry limit and given up.
+    pub gave_up: u64,
+    /// They were still queued or in flight when shutdown's deadline passed.
+    pub shutdown: u64,
+}
+
+impl Dropped {
+    fn total(&self) -> u64 {
+        self.queue_full + self.gave_up + self.shutdown
+    }
+}

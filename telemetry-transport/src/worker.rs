@@ -1,0 +1,416 @@
+//! The worker: its own thread and single-threaded tokio runtime, so delivery
+//! works whatever the caller runs (no runtime, `current_thread`, `Drop`, exit).
+//!
+//! It takes records off the queue, turns each into its wire JSON once (scrub,
+//! 64 KiB check), batches them by count, bytes and time, and sends one request
+//! at a time, handling every response of wire-format.md section 3.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use telemetry_core::{EnvelopeConfig, EventRecord, Timestamp};
+use tokio::sync::mpsc;
+
+use crate::backoff::{backoff, parse_retry_after, RetryBudget};
+use crate::config::{PipelineConfig, MAX_BODY_BYTES};
+use crate::stats::Counters;
+
+/// A message to the worker from the guard.
+pub(crate) enum Control {
+    /// Send everything queued now; answer when done.
+    Flush(std::sync::mpsc::Sender<()>),
+    /// Stop taking events, send what is queued until `deadline`, then stop.
+    Shutdown {
+        deadline: Instant,
+        done: std::sync::mpsc::Sender<()>,
+    },
+}
+
+/// One event as it goes on the wire.
+struct Encoded {
+    json: Vec<u8>,
+}
+
+/// What a request's response means for its events.
+enum Response {
+    /// 200: per-event results.
+    Accepted {
+        accepted: u64,
+        duplicates: u64,
+        rejected: u64,
+    },
+    /// Not retried: 400, 415 and other 4xx.
+    Refused { status: u16, body: String },
+    /// 401 / 403.
+    Unauthorized { status: u16 },
+    /// 413: split and send each half.
+    TooLarge,
+    /// 408, 429, 5xx, connect errors, timeouts: retried.
+    Transient {
+        retry_after: Option<Duration>,
+        what: String,
+    },
+}
+
+pub(crate) struct Worker {
+    config: PipelineConfig,
+    envelope: EnvelopeConfig,
+    counters: Arc<Counters>,
+    client: reqwest::Client,
+    queue: mpsc::Receiver<EventRecord>,
+    control: mpsc::UnboundedReceiver<Control>,
+    budget: RetryBudget,
+    batch: Vec<Encoded>,
+    batch_bytes: usize,
+    batch_deadline: Option<tokio::time::Instant>,
+    shutdown: Option<(Instant, std::sync::mpsc::Sender<()>)>,
+    flushes: Vec<std::sync::mpsc::Sender<()>>,
+    refusals_logged: u64,
+}
+
+impl Worker {
+    pub fn new(
+        config: PipelineConfig,
+        counters: Arc<Counters>,
+        client: reqwest::Client,
+        queue: mpsc::Receiver<EventRecord>,
+        control: mpsc::UnboundedReceiver<Control>,
+    ) -> Self {
+        let mut envelope = EnvelopeConfig::default().with_scrubber(config.scrubber.clone());
+        if let Some(service) = &config.service {
+            envelope = envelope.with_service(service.as_str());
+        }
+        if let Some(version) = &config.service_version {
+            envelope = envelope.with_service_version(version.as_str());
+        }
+        Worker {
+            config,
+            envelope,
+            counters,
+            client,
+            queue,
+            control,
+            budget: RetryBudget::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_deadline: None,
+            shutdown: None,
+            flushes: Vec::new(),
+            refusals_logged: 0,
+        }
+    }
+
+    pub async fn run(mut self) {
+        loop {
+            let deadline = self.batch_deadline;
+            tokio::select! {
+                biased;
+                control = self.control.recv() => match control {
+                    Some(control) => self.note(control),
+                    // The guard is gone without a shutdown: behave as one with its deadline.
+                    None => self.note(Control::Shutdown {
+                        deadline: Instant::now() + self.config.shutdown_timeout,
+                        done: std::sync::mpsc::channel().0,
+                    }),
+                },
+                record = self.queue.recv() => match record {
+                    Some(record) => self.add(record).await,
+                    None => self.shutdown = self.shutdown.take().or(Some((Instant::now(), std::sync::mpsc::channel().0))),
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => self.send_batch().await,
+            }
+            if !self.flushes.is_empty() {
+                self.drain_and_send().await;
+                for ack in self.flushes.drain(..) {
+                    let _ = ack.send(());
+                }
+            }
+            if self.shutdown.is_some() {
+                self.queue.close();
+                self.drain_and_send().await;
+                self.report("stopped");
+                if let Some((_, done)) = self.shutdown.take() {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
+    }
+
+    fn note(&mut self, control: Control) {
+        match control {
+            Control::Flush(ack) => self.flushes.push(ack),
+            Control::Shutdown { deadline, done } => self.shutdown = Some((deadline, done)),
+        }
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.shutdown
+            .as_ref()
+            .is_some_and(|(deadline, _)| Instant::now() >= *deadline)
+    }
+
+    async fn drain_and_send(&mut self) {
+        while let Ok(record) = self.queue.try_recv() {
+            self.add(record).await;
+        }
+        self.send_batch().await;
+    }
+
+    /// Encodes one record and adds it to the batch, sending the batch first if it is full.
+    async fn add(&mut self, record: EventRecord) {
+        if self.past_deadline() {
+            Counters::add(&self.counters.dropped_shutdown, 1);
+            return;
+        }
+        let json = match record.to_envelope(&self.envelope) {
+            Ok(envelope) => envelope.to_json(),
+            Err(e) => {
+                Counters::add(&self.counters.rejected_invalid, 1);
+                self.log_refusal(|| format!("event rejected before sending: {e}"));
+                return;
+            }
+        };
+        if !self.batch.is_empty()
+            && (self.batch.len() >= self.config.batch_size
+                || self.batch_bytes + json.len() + 1 > self.config.batch_bytes)
+        {
+            self.send_batch().await;
+        }
+        if self.batch.is_empty() {
+            self.batch_deadline = Some(tokio::time::Instant::now() + self.config.flush_interval);
+        }
+        self.batch_bytes += json.len() + 1;
+        self.batch.push(Encoded { json });
+        if self.batch.len() >= self.config.batch_size {
+            self.send_batch().await;
+        }
+    }
+
+    async fn send_batch(&mut self) {
+        self.batch_deadline = None;
+        self.batch_bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty() {
+            self.deliver(batch).await;
+        }
+    }
+
+    /// Sends a batch until it is delivered, refused, given up or out of time.
+    /// A 413 splits it; each half is sent the same way.
+    async fn deliver(&mut self, batch: Vec<Encoded>) {
+        let mut work = vec![batch];
+        while let Some(events) = work.pop() {
+            let n = events.len() as u64;
+            let started = Instant::now();
+            let mut attempt = 0u32;
+            loop {
+                if self.past_deadline() {
+                    Counters::add(&self.counters.dropped_shutdown, n);
+                    break;
+                }
+                match self.post(&events).await {
+                    Response::Accepted {
+                        accepted,
+                        duplicates,
+                        rejected,
+                    } => {
+                        // A collector that miscounts still had the request: what it did not reject is delivered.
+                        let rejected = rejected.min(n);
+                        Counters::add(&self.counters.delivered, n - rejected);
+                        Counters::add(&self.counters.duplicates, duplicates.min(n - rejected));
+                        Counters::add(&self.counters.rejected_by_collector, rejected);
+                        let _ = accepted;
+                        break;
+                    }
+                    Response::Refused { status, body } => {
+                        Counters::add(&self.counters.rejected_by_collector, n);
+                        self.log_refusal(|| format!("collector refused a batch of {n} events with {status}: {body}"));
+                        break;
+                    }
+                    Response::Unauthorized { status } => {
+                        Counters::add(&self.counters.rejected_unauthorized, n);
+                        self.log_refusal(|| format!("collector answered {status}: check the pipeline's token"));
+                        break;
+                    }
+                    Response::TooLarge if events.len() == 1 => {
+                        Counters::add(&self.counters.rejected_by_collector, 1);
+                        self.log_refusal(|| "collector refused a single event as too large (413)".to_string());
+                        break;
+                    }
+                    Response::TooLarge => {
+                        let mut events = events;
+                        let second = events.split_off(events.len() / 2);
+                        work.push(second);
+                        work.push(events);
+                        break;
+                    }
+                    Response::Transient { retry_after, what } => {
+                        if started.elapsed() >= self.config.max_retry_elapsed {
+                            Counters::add(&self.counters.dropped_gave_up, n);
+                            tracing::warn!(target: "telemetry::transport", events = n, last_error = %what,
+                                "gave up on a batch after retrying for {:?}", self.config.max_retry_elapsed);
+                            break;
+                        }
+                        attempt += 1;
+                        Counters::add(&self.counters.retried, 1);
+                        let delay = retry_after.unwrap_or_else(|| backoff(attempt)).max(self.budget.take());
+                        tracing::debug!(target: "telemetry::transport", events = n, attempt, ?delay, error = %what, "retrying");
+                        self.pause(delay).await;
+                    }
+                }
+            }
+        }
+        self.report("sent");
+    }
+
+    /// Sleeps for `delay`, keeping note of flush and shutdown requests; a shutdown
+    /// deadline cuts the sleep short.
+    async fn pause(&mut self, delay: Duration) {
+        let until = Instant::now() + delay;
+        loop {
+            let now = Instant::now();
+            let end = match &self.shutdown {
+                Some((deadline, _)) => until.min(*deadline),
+                None => until,
+            };
+            if now >= end {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(end - now) => return,
+                control = self.control.recv() => match control {
+                    Some(control) => self.note(control),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    async fn post(&self, events: &[Encoded]) -> Response {
+        let mut body = Vec::with_capacity(events.iter().map(|e| e.json.len() + 1).sum::<usize>() + 64);
+        body.extend_from_slice(b"{\"events\":[");
+        for (i, event) in events.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&event.json);
+        }
+        body.extend_from_slice(format!("],\"sent_at\":\"{}\"}}", Timestamp::now()).as_bytes());
+        if body.len() > MAX_BODY_BYTES && events.len() > 1 {
+            // Over the wire format's limit: split without asking.
+            return Response::TooLarge;
+        }
+        let mut request = self
+            .client
+            .post(self.config.endpoint.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(self.config.request_timeout);
+        if let Some(token) = &self.config.token {
+            request = request.bearer_auth(token);
+        }
+        if self.config.gzip {
+            use std::io::Write as _;
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            if encoder.write_all(&body).is_ok() {
+                if let Ok(compressed) = encoder.finish() {
+                    body = compressed;
+                    request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                }
+            }
+        }
+        let send = request.body(body).send();
+        let result = match &self.shutdown {
+            Some((deadline, _)) => match tokio::time::timeout_at((*deadline).into(), send).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Response::Transient {
+                        retry_after: None,
+                        what: "shutdown deadline".into(),
+                    }
+                }
+            },
+            None => send.await,
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                return Response::Transient {
+                    retry_after: None,
+                    what: e.to_string(),
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        match status {
+            200..=299 => {
+                let body = response.bytes().await.unwrap_or_default();
+                match serde_json::from_slice::<AcceptBody>(&body) {
+                    Ok(b) => Response::Accepted {
+                        accepted: b.accepted,
+                        duplicates: b.duplicates,
+                        rejected: b.rejected.len() as u64,
+                    },
+                    // The request was understood; a body we cannot read does not undo that.
+                    Err(_) => Response::Accepted {
+                        accepted: events.len() as u64,
+                        duplicates: 0,
+                        rejected: 0,
+                    },
+                }
+            }
+            413 => Response::TooLarge,
+            401 | 403 => Response::Unauthorized { status },
+            408 | 429 | 500..=599 => Response::Transient {
+                retry_after,
+                what: format!("HTTP {status}"),
+            },
+            _ => {
+                let body = response.text().await.unwrap_or_default();
+                Response::Refused {
+                    status,
+                    body: body.chars().take(200).collect(),
+                }
+            }
+        }
+    }
+
+    /// Logs a refusal: the 1st, 2nd, 4th, 8th... time.
+    fn log_refusal(&mut self, message: impl FnOnce() -> String) {
+        self.refusals_logged += 1;
+        if self.refusals_logged.is_power_of_two() {
+            tracing::error!(target: "telemetry::transport", occurrences = self.refusals_logged, "{}", message());
+        }
+    }
+
+    fn report(&self, what: &str) {
+        let s = self.counters.snapshot();
+        tracing::debug!(
+            target: "telemetry::transport",
+            emitted = s.emitted, delivered = s.delivered, rejected = s.rejected, dropped = s.dropped,
+            retried = s.retried, pending = s.pending, "{what}"
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AcceptBody {
+    #[serde(default)]
+    accepted: u64,
+    #[serde(default)]
+    duplicates: u64,
+    #[serde(default)]
+    rejected: Vec<serde_json::Value>,
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
