@@ -1,0 +1,176 @@
+//! A collector for tests: a real axum server on loopback (port 0) that speaks
+//! wire-format.md, validates every event with the strict `Envelope` type,
+//! deduplicates on `event_id`, and injects the faults a script asks for.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use telemetry_core::Envelope;
+
+/// What the collector does with one request.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Store and answer 200.
+    Accept,
+    /// Answer this status (and `Retry-After` seconds), storing nothing.
+    Status(u16, Option<u64>),
+    /// Store, then answer 200 only after this delay.
+    SlowAccept(Duration),
+}
+
+#[derive(Default)]
+pub struct Collector {
+    /// Stored events by id.
+    pub events: Mutex<HashMap<String, Envelope>>,
+    pub duplicates: AtomicU64,
+    pub requests: AtomicU64,
+    /// Request times, to check delays between attempts.
+    pub request_times: Mutex<Vec<std::time::Instant>>,
+    script: Mutex<VecDeque<Action>>,
+    /// Bodies over this many (decompressed) bytes get 413.
+    pub max_body: Mutex<Option<usize>>,
+    /// Events whose `event_data.n` satisfies this are rejected one by one.
+    pub reject_n_divisible_by: Mutex<Option<u64>>,
+    /// The token requests must carry.
+    pub token: Mutex<Option<String>>,
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<Collector>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}/v1/events", self.addr)
+    }
+
+    pub fn script(&self, actions: impl IntoIterator<Item = Action>) {
+        self.state.script.lock().unwrap().extend(actions);
+    }
+
+    pub fn stored(&self) -> usize {
+        self.state.events.lock().unwrap().len()
+    }
+}
+
+/// Starts a collector on `127.0.0.1:port` (0: any free port) on the current runtime.
+pub async fn start(port: u16) -> Running {
+    start_with(port, Arc::new(Collector::default())).await
+}
+
+pub async fn start_with(port: u16, state: Arc<Collector>) -> Running {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/v1/events", post(receive))
+        .with_state(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Running {
+        addr,
+        state,
+        _server: server,
+    }
+}
+
+async fn receive(State(state): State<Arc<Collector>>, headers: HeaderMap, body: Bytes) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    state.request_times.lock().unwrap().push(std::time::Instant::now());
+    if let Some(token) = state.token.lock().unwrap().clone() {
+        let expected = format!("Bearer {token}");
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "missing or wrong token"})),
+            )
+                .into_response();
+        }
+    }
+    let action = state.script.lock().unwrap().pop_front().unwrap_or(Action::Accept);
+    if let Action::Status(code, retry_after) = action {
+        let mut response = (
+            StatusCode::from_u16(code).unwrap(),
+            axum::Json(json!({"error": "injected"})),
+        )
+            .into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+        }
+        return response;
+    }
+    let body = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        let mut out = Vec::new();
+        if flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).is_err() {
+            return (StatusCode::BAD_REQUEST, "bad gzip").into_response();
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    if state.max_body.lock().unwrap().is_some_and(|max| body.len() > max) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(json!({"error": "body over the limit"})),
+        )
+            .into_response();
+    }
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.to_string()}))).into_response(),
+    };
+    let Some(events) = request["events"].as_array() else {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "no events array"}))).into_response();
+    };
+    assert!(request["sent_at"]
+        .as_str()
+        .is_some_and(|s| s.parse::<telemetry_core::Timestamp>().is_ok()));
+    let reject_divisor = *state.reject_n_divisible_by.lock().unwrap();
+    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, Vec::new());
+    for (index, raw) in events.iter().enumerate() {
+        let envelope: Envelope = match serde_json::from_value(raw.clone()) {
+            Ok(e) => e,
+            Err(e) => {
+                rejected.push(json!({"index": index, "event_id": raw["event_id"], "reason": e.to_string()}));
+                continue;
+            }
+        };
+        if let (Some(d), Some(n)) = (reject_divisor, envelope.event_data.get("n").and_then(Value::as_u64)) {
+            if n % d == 0 {
+                rejected.push(json!({"index": index, "event_id": envelope.event_id.to_string(), "reason": format!("event_data.n: {n} is refused")}));
+                continue;
+            }
+        }
+        match state.events.lock().unwrap().entry(envelope.event_id.to_string()) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                duplicates += 1;
+                state.duplicates.fetch_add(1, Ordering::SeqCst);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(envelope);
+                accepted += 1;
+            }
+        }
+    }
+    if let Action::SlowAccept(delay) = action {
+        tokio::time::sleep(delay).await;
+    }
+    axum::Json(json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})).into_response()
+}
