@@ -215,3 +215,30 @@ fn capture_makes_an_unsendable_event_a_visible_test_failure() {
         })
     });
 }
+
+#[test]
+fn encode_writes_exactly_the_envelope_json() {
+    let ctx = Context::new()
+        .with_uid("u")
+        .with_sid("s")
+        .with_span_id(SpanId::random());
+    let ((), records) = capture_records(|| {
+        ctx.emit(interact());
+        telemetry::emit(interact()); // no context: null ids
+    });
+    let config = EnvelopeConfig::default()
+        .with_service("svc")
+        .with_service_version("1.0");
+    for record in &records {
+        assert_eq!(
+            record.encode(&config).unwrap(),
+            record.to_envelope(&config).unwrap().to_json()
+        );
+    }
+    let ((), huge) = capture_records(|| {
+        telemetry::emit(Huge {
+            blob: "x".repeat(70_000),
+        })
+    });
+    assert!(matches!(huge[0].encode(&config), Err(EventError::TooLarge { .. })));
+}

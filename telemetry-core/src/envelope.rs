@@ -70,6 +70,32 @@ pub struct Source {
     pub sdk: String,
 }
 
+/// A borrowed view of an [`Envelope`] that serializes to the same bytes: what
+/// [`EventRecord::encode`](crate::EventRecord::encode) writes, with no copies.
+#[derive(Serialize)]
+pub(crate) struct EnvelopeRef<'a> {
+    #[serde(with = "event_id_serde")]
+    pub event_id: &'a uuid::Uuid,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    pub timestamp: Timestamp,
+    pub uid: Option<&'a str>,
+    pub sid: Option<&'a str>,
+    pub gdata_id: Option<&'a str>,
+    pub trace_id: Option<TraceId>,
+    pub span_id: Option<SpanId>,
+    pub source: SourceRef<'a>,
+    pub event_data: &'a Map<String, Value>,
+}
+
+/// The borrowed `source` of [`EnvelopeRef`].
+#[derive(Serialize)]
+pub(crate) struct SourceRef<'a> {
+    pub service: &'a str,
+    pub service_version: Option<&'a str>,
+    pub sdk: &'a str,
+}
+
 fn deserialize_event_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let name = String::deserialize(deserializer)?;
     match crate::name::validate_event_name(&name) {

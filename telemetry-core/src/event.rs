@@ -220,6 +220,48 @@ impl EventRecord {
         self.context.as_ref()
     }
 
+    /// The event's wire JSON, written once: what a transport puts in its batch.
+    /// The same bytes as `to_envelope(config)?.to_json()`, without building the
+    /// owned envelope (no copies of the ids and names).
+    pub fn encode(&self, config: &EnvelopeConfig) -> Result<Vec<u8>, EventError> {
+        let kind = self.kind();
+        let mut event_data = self
+            .payload
+            .event_data()
+            .map_err(|source| EventError::Data { kind, source })?;
+        config.scrubber().scrub_map(&mut event_data);
+        let ctx = self.context.as_ref();
+        let wire = crate::envelope::EnvelopeRef {
+            event_id: &self.event_id,
+            event_type: kind.name(),
+            schema_version: kind.version(),
+            timestamp: self.timestamp,
+            uid: ctx.and_then(Context::uid),
+            sid: ctx.and_then(Context::sid),
+            gdata_id: ctx.and_then(Context::gdata_id),
+            trace_id: ctx.map(Context::trace_id),
+            span_id: ctx.and_then(Context::span_id),
+            source: crate::envelope::SourceRef {
+                service: config.service(),
+                service_version: config.service_version(),
+                sdk: crate::envelope::SDK,
+            },
+            event_data: &event_data,
+        };
+        let mut json = Vec::with_capacity(384);
+        serde_json::to_writer(&mut json, &wire).map_err(|e| EventError::Data {
+            kind,
+            source: EventDataError::Serialize(e),
+        })?;
+        if json.len() > MAX_EVENT_BYTES {
+            return Err(EventError::TooLarge {
+                kind,
+                bytes: json.len(),
+            });
+        }
+        Ok(json)
+    }
+
     /// Builds the wire envelope: `event_data` from the payload, scrubbed per
     /// `config`, then checked against the 64 KiB limit.
     pub fn to_envelope(&self, config: &EnvelopeConfig) -> Result<Envelope, EventError> {

@@ -140,7 +140,8 @@ pub(crate) mod event_id_serde {
     use serde::{Deserialize, Deserializer, Serializer};
     use uuid::Uuid;
 
-    pub fn serialize<S: Serializer>(id: &Uuid, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, I: std::borrow::Borrow<Uuid>>(id: &I, serializer: S) -> Result<S::Ok, S::Error> {
+        let id: &Uuid = id.borrow();
         let mut buf = Uuid::encode_buffer();
         serializer.serialize_str(id.hyphenated().encode_lower(&mut buf))
     }

@@ -87,13 +87,27 @@ impl Scrubber {
         if !self.enabled {
             return false;
         }
-        let flat = normalize_key(key, false);
+        // Keys are nearly always short ASCII: normalize them on the stack.
+        if key.is_ascii() && key.len() <= ASCII_FAST_LEN {
+            let mut flat = [0u8; ASCII_FAST_LEN];
+            let mut words = [0u8; 2 * ASCII_FAST_LEN];
+            let (flat_len, words_len) = normalize_ascii(key.as_bytes(), &mut flat, &mut words);
+            // Only ASCII bytes were written, so both are valid UTF-8.
+            let flat = std::str::from_utf8(&flat[..flat_len]).unwrap_or_default();
+            let words = std::str::from_utf8(&words[..words_len]).unwrap_or_default();
+            return self.normalized_matches(flat, words);
+        }
+        self.normalized_matches(&normalize_key(key, false), &normalize_key(key, true))
+    }
+
+    /// The rules, on a key read flat (`-`, `.`, ` ` as `_`, lowercase) and as words
+    /// (camelCase humps split too).
+    fn normalized_matches(&self, flat: &str, words: &str) -> bool {
         if SUBSTRING_PATTERNS.iter().any(|p| flat.contains(p)) || self.extra.iter().any(|p| flat.contains(p.as_str())) {
             return true;
         }
-        let words = normalize_key(key, true);
         words.split('_').any(|w| WORD_PATTERNS.contains(&w))
-            || has_auth_other_than_author(&words)
+            || has_auth_other_than_author(words)
             // Odd casing (`aUth`) can split `auth` itself into two words; then the
             // word reading has no `auth` at all, and the flat reading decides.
             || (flat.contains("auth") && !words.contains("auth"))
@@ -124,6 +138,31 @@ impl Scrubber {
             }
         }
     }
+}
+
+/// Longest key normalized on the stack.
+const ASCII_FAST_LEN: usize = 64;
+
+/// [`normalize_key`] both ways at once for an ASCII key, into stack buffers.
+fn normalize_ascii(key: &[u8], flat: &mut [u8], words: &mut [u8]) -> (usize, usize) {
+    let (mut f, mut w) = (0, 0);
+    let mut prev_lower_or_digit = false;
+    for &b in key {
+        let mapped = match b {
+            b'-' | b'.' | b' ' => b'_',
+            b => b.to_ascii_lowercase(),
+        };
+        if b.is_ascii_uppercase() && prev_lower_or_digit {
+            words[w] = b'_';
+            w += 1;
+        }
+        prev_lower_or_digit = b.is_ascii_lowercase() || b.is_ascii_digit();
+        flat[f] = mapped;
+        words[w] = mapped;
+        f += 1;
+        w += 1;
+    }
+    (f, w)
 }
 
 /// `-`, `.` and ` ` to `_`, lowercase; with `split_humps`, camelCase humps to `_` too.
@@ -366,6 +405,14 @@ mod tests {
             let word = if upper { word.to_ascii_uppercase() } else { word.to_string() };
             let key = format!("{before}{word}{after}");
             prop_assert!(Scrubber::default().key_matches(&key), "{} was not matched", key);
+        }
+
+        /// The stack fast path and the general path read every ASCII key alike.
+        #[test]
+        fn ascii_fast_path_agrees_with_the_general_path(key in "[a-zA-Z0-9_. -]{0,64}") {
+            let s = Scrubber::default();
+            let general = s.normalized_matches(&normalize_key(&key, false), &normalize_key(&key, true));
+            prop_assert_eq!(s.key_matches(&key), general);
         }
 
         #[test]

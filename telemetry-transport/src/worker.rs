@@ -163,8 +163,8 @@ impl Worker {
             Counters::add(&self.counters.dropped_shutdown, 1);
             return;
         }
-        let json = match record.to_envelope(&self.envelope) {
-            Ok(envelope) => envelope.to_json(),
+        let json = match record.encode(&self.envelope) {
+            Ok(json) => json,
             Err(e) => {
                 Counters::add(&self.counters.rejected_invalid, 1);
                 self.log_refusal(|| format!("event rejected before sending: {e}"));
