@@ -1,0 +1,87 @@
+//! The transport reports its counters as `tracing` events of its own (target
+//! `telemetry::transport`), and never turns them into telemetry events: the
+//! collector receives exactly what the application emitted. (Its own binary: it
+//! installs a global subscriber, since the worker runs on its own thread.)
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+#[derive(Default, Clone)]
+struct Seen(Arc<Mutex<Vec<(String, String, BTreeMap<String, String>)>>>);
+
+struct Fields<'a>(&'a mut BTreeMap<String, String>);
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_string(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Seen {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let mut fields = BTreeMap::new();
+        event.record(&mut Fields(&mut fields));
+        let meta = event.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((meta.target().to_string(), meta.level().to_string(), fields));
+    }
+}
+
+#[derive(Serialize)]
+struct Ping {
+    n: u64,
+}
+
+impl TelemetryEvent for Ping {
+    const KIND: &'static EventKind = &EventKind::new("T_PING", 1);
+    fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> {
+        telemetry_core::private::to_object(self)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {
+    let seen = Seen::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(seen.clone())).unwrap();
+    let collector = support::start(0).await;
+    let guard = telemetry_transport::Pipeline::builder()
+        .endpoint(collector.url())
+        .start()
+        .unwrap();
+    telemetry_core::with_sink(guard.sink().unwrap(), || {
+        (0..20).for_each(|n| telemetry_core::emit(Ping { n }))
+    });
+    let stats = guard.shutdown(Duration::from_secs(5));
+    assert_eq!(stats.delivered, 20);
+
+    let events = seen.0.lock().unwrap().clone();
+    let stopped = events
+        .iter()
+        .find(|(target, _, fields)| {
+            target == "telemetry::transport" && fields.get("message").is_some_and(|m| m == "stopped")
+        })
+        .expect("a final counters event");
+    assert_eq!(stopped.2["emitted"], "20");
+    assert_eq!(stopped.2["delivered"], "20");
+    assert_eq!(stopped.2["pending"], "0");
+    // Only the application's 20 events reached the collector.
+    assert_eq!(collector.stored(), 20);
+    let types: std::collections::BTreeSet<String> = collector
+        .state
+        .events
+        .lock()
+        .unwrap()
+        .values()
+        .map(|e| e.event_type.clone())
+        .collect();
+    assert_eq!(types.into_iter().collect::<Vec<_>>(), ["T_PING"]);
+}
