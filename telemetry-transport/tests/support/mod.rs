@@ -2,6 +2,9 @@
 //! wire-format.md, validates every event with the strict `Envelope` type,
 //! deduplicates on `event_id`, and injects the faults a script asks for.
 
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 use std::collections::{HashMap, VecDeque};
 use std::io::Read as _;
 use std::net::SocketAddr;
