@@ -14,8 +14,11 @@ use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
+/// One event seen: target, level, fields.
+type SeenEvent = (String, String, BTreeMap<String, String>);
+
 #[derive(Default, Clone)]
-struct Seen(Arc<Mutex<Vec<(String, String, BTreeMap<String, String>)>>>);
+struct Seen(Arc<Mutex<Vec<SeenEvent>>>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 impl Visit for Fields<'_> {
