@@ -44,7 +44,8 @@ fn pipeline(url: &str) -> telemetry_transport::PipelineBuilder {
         .flush_interval(Duration::from_millis(50))
 }
 
-/// The invariant, and that nothing is still pending.
+/// The invariant, and that nothing is still pending; prints the scenario's row of
+/// the reliability table (`-- --nocapture --test-threads=1` to see them in order).
 fn assert_settled(stats: &Stats) {
     assert_eq!(
         stats.emitted,
@@ -52,6 +53,25 @@ fn assert_settled(stats: &Stats) {
         "{stats:?}"
     );
     assert_eq!(stats.pending, 0, "{stats:?}");
+    let scenario = std::thread::current().name().unwrap_or("?").to_string();
+    let silent_loss = stats.emitted - (stats.delivered + stats.rejected + stats.dropped + stats.pending);
+    let r = &stats.rejected_by_reason;
+    let d = &stats.dropped_by_reason;
+    println!(
+        "| {scenario} | {} | {} | {} | {} (collector {}, invalid {}, unauthorized {}) | {} (queue full {}, gave up {}, shutdown {}) | {} | {silent_loss} |",
+        stats.emitted,
+        stats.delivered,
+        stats.duplicates,
+        stats.rejected,
+        r.by_collector,
+        r.invalid,
+        r.unauthorized,
+        stats.dropped,
+        d.queue_full,
+        d.gave_up,
+        d.shutdown,
+        stats.retried,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
