@@ -19,6 +19,8 @@ pub struct PipelineConfig {
     pub(crate) flush_interval: Duration,
     pub(crate) gzip: bool,
     pub(crate) spool_dir: Option<PathBuf>,
+    pub(crate) spool_max_bytes: u64,
+    pub(crate) spool_sync: crate::SpoolSync,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_retry_elapsed: Duration,
@@ -120,6 +122,8 @@ impl Default for PipelineBuilder {
                 flush_interval: Duration::from_secs(1),
                 gzip: false,
                 spool_dir: None,
+                spool_max_bytes: 256 * 1024 * 1024,
+                spool_sync: crate::SpoolSync::Never,
                 shutdown_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(10),
                 max_retry_elapsed: Duration::from_secs(300),
@@ -176,10 +180,23 @@ impl PipelineBuilder {
         self.config.gzip = on;
         self
     }
-    /// Keep undeliverable events on disk. Not implemented yet: building with a
-    /// spool directory is refused rather than silently ignored.
+    /// Send every event through append-only files in `dir` (see the `spool`
+    /// module): an outage costs disk instead of memory or events, and events not
+    /// yet delivered when the process stops (or crashes) are sent on the next start.
     pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.spool_dir = Some(dir.into());
+        self
+    }
+    /// The spool's size cap (default 256 MiB): past it, the newest events are
+    /// dropped and counted.
+    pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
+        self.config.spool_max_bytes = bytes;
+        self
+    }
+    /// When the spool `fsync`s (default [`SpoolSync::Never`](crate::SpoolSync):
+    /// safe against process crashes, not power loss).
+    pub fn spool_sync(mut self, sync: crate::SpoolSync) -> Self {
+        self.config.spool_sync = sync;
         self
     }
     /// How long shutdown (and dropping the guard) may spend flushing.
@@ -308,10 +325,14 @@ impl PipelineBuilder {
             "must be more than zero".into(),
         )?;
         if let Some(dir) = &config.spool_dir {
-            return Err(ConfigError::UnusableSpoolDir {
+            let unusable = |e: std::io::Error| ConfigError::UnusableSpoolDir {
                 path: dir.clone(),
-                reason: "the disk spool is not implemented yet in this version; remove .spool_dir(..)".into(),
-            });
+                reason: e.to_string(),
+            };
+            std::fs::create_dir_all(dir).map_err(unusable)?;
+            let probe = dir.join(".write-probe");
+            std::fs::write(&probe, b"").map_err(unusable)?;
+            let _ = std::fs::remove_file(probe);
         }
         Ok(config)
     }
@@ -415,9 +436,9 @@ mod tests {
             (
                 PipelineBuilder::default()
                     .endpoint("http://h/x")
-                    .spool_dir("/tmp/x")
+                    .spool_dir("/proc/telemetry-spool")
                     .build_config(),
-                "not implemented",
+                "spool directory /proc/telemetry-spool",
             ),
         ];
         for (result, expected) in cases {

@@ -13,12 +13,13 @@
 //! # Ok::<(), telemetry_transport::ConfigError>(())
 //! ```
 //!
-//! Not built yet (see the transport issue): the disk spool (`spool_dir` is
-//! refused with a clear error), OTLP export, more than one request in flight.
+//! Not built yet (see the transport issue): OTLP export, more than one request
+//! in flight.
 
 mod backoff;
 mod config;
 mod sink;
+mod spool;
 mod stats;
 mod worker;
 
@@ -30,6 +31,7 @@ use telemetry_core::Sink;
 use tokio::sync::mpsc;
 
 pub use config::{ConfigError, PipelineBuilder, PipelineConfig};
+pub use spool::SpoolSync;
 pub use stats::{Dropped, Rejected, Stats};
 
 use sink::PipelineSink;
@@ -81,7 +83,23 @@ impl PipelineBuilder {
         let (queue_tx, queue_rx) = mpsc::channel(config.queue_capacity);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let shutdown_timeout = config.shutdown_timeout;
-        let worker = Worker::new(config, counters.clone(), client, queue_rx, control_rx);
+        let spool = match &config.spool_dir {
+            Some(dir) => {
+                let (spool, found) =
+                    spool::Spool::open(dir, config.spool_max_bytes, config.spool_sync).map_err(|e| {
+                        ConfigError::UnusableSpoolDir {
+                            path: dir.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                // Events an earlier process left: counted as emitted (and replayed) here.
+                Counters::add(&counters.emitted, found);
+                Counters::add(&counters.replayed, found);
+                Some(spool)
+            }
+            None => None,
+        };
+        let worker = Worker::new(config, counters.clone(), client, queue_rx, control_rx, spool);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -15,6 +15,9 @@ pub(crate) struct Counters {
     pub dropped_queue_full: AtomicU64,
     pub dropped_gave_up: AtomicU64,
     pub dropped_shutdown: AtomicU64,
+    pub dropped_spool_full: AtomicU64,
+    pub spooled: AtomicU64,
+    pub replayed: AtomicU64,
 }
 
 impl Counters {
@@ -35,6 +38,7 @@ impl Counters {
             queue_full: get(&self.dropped_queue_full),
             gave_up: get(&self.dropped_gave_up),
             shutdown: get(&self.dropped_shutdown),
+            spool_full: get(&self.dropped_spool_full),
         };
         let delivered = get(&self.delivered);
         let emitted = get(&self.emitted);
@@ -47,6 +51,8 @@ impl Counters {
             dropped: dropped.total(),
             dropped_by_reason: dropped,
             retried: get(&self.retried),
+            spooled: get(&self.spooled),
+            replayed: get(&self.replayed),
             pending: emitted.saturating_sub(delivered + rejected.total() + dropped.total()),
         }
     }
@@ -74,6 +80,11 @@ pub struct Stats {
     pub dropped_by_reason: Dropped,
     /// Request attempts that were retries.
     pub retried: u64,
+    /// Events written to the spool and handed to the OS (they survive a crash).
+    pub spooled: u64,
+    /// Events found in the spool at start, left by an earlier process, and sent
+    /// again (they are counted in `emitted` too, so the invariant holds).
+    pub replayed: u64,
     /// Events queued or in flight.
     pub pending: u64,
 }
@@ -102,12 +113,15 @@ pub struct Dropped {
     pub queue_full: u64,
     /// Their batch was retried until the retry limit and given up.
     pub gave_up: u64,
-    /// They were still queued or in flight when shutdown's deadline passed.
+    /// They were still queued or in flight when shutdown's deadline passed
+    /// (with a spool, those stay on disk and count as pending instead).
     pub shutdown: u64,
+    /// The spool was at its size cap.
+    pub spool_full: u64,
 }
 
 impl Dropped {
     fn total(&self) -> u64 {
-        self.queue_full + self.gave_up + self.shutdown
+        self.queue_full + self.gave_up + self.shutdown + self.spool_full
     }
 }

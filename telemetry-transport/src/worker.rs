@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::backoff::{backoff, parse_retry_after, RetryBudget};
 use crate::config::{PipelineConfig, MAX_BODY_BYTES};
+use crate::spool::Spool;
 use crate::stats::Counters;
 
 /// A message to the worker from the guard.
@@ -66,6 +67,10 @@ pub(crate) struct Worker {
     shutdown: Option<(Instant, std::sync::mpsc::Sender<()>)>,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
     refusals_logged: u64,
+    /// With `spool_dir`: every event goes through it (see `spool`).
+    spool: Option<Spool>,
+    /// Spooled events not yet handed to the OS.
+    unflushed: u64,
 }
 
 impl Worker {
@@ -75,6 +80,7 @@ impl Worker {
         client: reqwest::Client,
         queue: mpsc::Receiver<EventRecord>,
         control: mpsc::UnboundedReceiver<Control>,
+        spool: Option<Spool>,
     ) -> Self {
         let mut envelope = EnvelopeConfig::default().with_scrubber(config.scrubber.clone());
         if let Some(service) = &config.service {
@@ -97,6 +103,8 @@ impl Worker {
             shutdown: None,
             flushes: Vec::new(),
             refusals_logged: 0,
+            spool,
+            unflushed: 0,
         }
     }
 
@@ -118,6 +126,16 @@ impl Worker {
                     None => self.shutdown = self.shutdown.take().or(Some((Instant::now(), std::sync::mpsc::channel().0))),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => self.send_batch().await,
+            }
+            if self.spool.is_some() {
+                self.flush_spool();
+                if self
+                    .spool
+                    .as_ref()
+                    .is_some_and(|s| s.unread() >= self.config.batch_size as u64)
+                {
+                    self.send_batch().await;
+                }
             }
             if !self.flushes.is_empty() {
                 self.drain_and_send().await;
@@ -152,25 +170,108 @@ impl Worker {
 
     async fn drain_and_send(&mut self) {
         while let Ok(record) = self.queue.try_recv() {
-            self.add(record).await;
+            if self.spool.is_some() {
+                self.spool_add(record);
+            } else {
+                self.add(record).await;
+            }
         }
         self.send_batch().await;
     }
 
+    /// Encodes a record for the wire; an invalid one is counted as rejected.
+    fn encode(&mut self, record: &EventRecord) -> Option<Vec<u8>> {
+        match record.encode(&self.envelope) {
+            Ok(json) => Some(json),
+            Err(e) => {
+                Counters::add(&self.counters.rejected_invalid, 1);
+                self.log_refusal(|| format!("event rejected before sending: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Spool mode: encodes a record and appends it to the spool (sending comes later).
+    fn spool_add(&mut self, record: EventRecord) {
+        let Some(json) = self.encode(&record) else { return };
+        let Some(spool) = self.spool.as_mut() else { return };
+        match spool.append(&json) {
+            Ok(true) => {
+                self.unflushed += 1;
+                if self.batch_deadline.is_none() {
+                    self.batch_deadline = Some(tokio::time::Instant::now() + self.config.flush_interval);
+                }
+                if self.unflushed >= self.config.batch_size as u64 {
+                    self.flush_spool();
+                }
+            }
+            Ok(false) => Counters::add(&self.counters.dropped_spool_full, 1),
+            Err(e) => {
+                Counters::add(&self.counters.dropped_spool_full, 1);
+                self.log_refusal(|| format!("spool write failed, event dropped: {e}"));
+            }
+        }
+    }
+
+    /// Hands spooled events to the OS; from then on they survive a crash.
+    fn flush_spool(&mut self) {
+        let Some(spool) = self.spool.as_mut() else { return };
+        if self.unflushed == 0 {
+            return;
+        }
+        match spool.flush() {
+            Ok(()) => {
+                Counters::add(&self.counters.spooled, self.unflushed);
+                self.unflushed = 0;
+            }
+            Err(e) => tracing::error!(target: "telemetry::transport", error = %e, "spool flush failed"),
+        }
+    }
+
+    /// Spool mode: sends what is unread in the spool, batch by batch, committing
+    /// each settled batch; an unsettled one (shutdown) stays on disk.
+    async fn send_from_spool(&mut self) {
+        self.batch_deadline = None;
+        self.flush_spool();
+        loop {
+            let Some(spool) = self.spool.as_mut() else { return };
+            let start = spool.cursor();
+            let (batch, end) = match spool.read_batch(self.config.batch_size, self.config.batch_bytes) {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::error!(target: "telemetry::transport", error = %e, "spool read failed");
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let n = batch.len() as u64;
+            let settled = self
+                .deliver(batch.into_iter().map(|json| Encoded { json }).collect())
+                .await;
+            let Some(spool) = self.spool.as_mut() else { return };
+            if settled {
+                if let Err(e) = spool.commit(end) {
+                    tracing::error!(target: "telemetry::transport", error = %e, "spool commit failed");
+                }
+            } else {
+                spool.rewind(start, n);
+                return;
+            }
+        }
+    }
+
     /// Encodes one record and adds it to the batch, sending the batch first if it is full.
     async fn add(&mut self, record: EventRecord) {
+        if self.spool.is_some() {
+            return self.spool_add(record);
+        }
         if self.past_deadline() {
             Counters::add(&self.counters.dropped_shutdown, 1);
             return;
         }
-        let json = match record.encode(&self.envelope) {
-            Ok(json) => json,
-            Err(e) => {
-                Counters::add(&self.counters.rejected_invalid, 1);
-                self.log_refusal(|| format!("event rejected before sending: {e}"));
-                return;
-            }
-        };
+        let Some(json) = self.encode(&record) else { return };
         if !self.batch.is_empty()
             && (self.batch.len() >= self.config.batch_size
                 || self.batch_bytes + json.len() + 1 > self.config.batch_bytes)
@@ -188,6 +289,9 @@ impl Worker {
     }
 
     async fn send_batch(&mut self) {
+        if self.spool.is_some() {
+            return self.send_from_spool().await;
+        }
         self.batch_deadline = None;
         self.batch_bytes = 0;
         let batch = std::mem::take(&mut self.batch);
@@ -197,8 +301,10 @@ impl Worker {
     }
 
     /// Sends a batch until it is delivered, refused, given up or out of time.
-    /// A 413 splits it; each half is sent the same way.
-    async fn deliver(&mut self, batch: Vec<Encoded>) {
+    /// A 413 splits it; each half is sent the same way. Returns whether every
+    /// event reached a final count (not so when shutdown's deadline cut it short
+    /// with a spool: those events stay on disk, pending).
+    async fn deliver(&mut self, batch: Vec<Encoded>) -> bool {
         let mut work = vec![batch];
         while let Some(events) = work.pop() {
             let n = events.len() as u64;
@@ -206,6 +312,11 @@ impl Worker {
             let mut attempt = 0u32;
             loop {
                 if self.past_deadline() {
+                    if self.spool.is_some() {
+                        // Still on disk: sent by the next process that opens the spool.
+                        self.report("sent");
+                        return false;
+                    }
                     Counters::add(&self.counters.dropped_shutdown, n);
                     break;
                 }
@@ -246,7 +357,8 @@ impl Worker {
                         break;
                     }
                     Response::Transient { retry_after, what } => {
-                        if started.elapsed() >= self.config.max_retry_elapsed {
+                        // With a spool the batch is safe on disk: keep retrying.
+                        if self.spool.is_none() && started.elapsed() >= self.config.max_retry_elapsed {
                             Counters::add(&self.counters.dropped_gave_up, n);
                             tracing::warn!(target: "telemetry::transport", events = n, last_error = %what,
                                 "gave up on a batch after retrying for {:?}", self.config.max_retry_elapsed);
@@ -262,6 +374,7 @@ impl Worker {
             }
         }
         self.report("sent");
+        true
     }
 
     /// Sleeps for `delay`, keeping note of flush and shutdown requests; a shutdown
@@ -283,6 +396,10 @@ impl Worker {
                     Some(control) => self.note(control),
                     None => return,
                 },
+                // With a spool, an outage fills the disk, not the queue...
+                Some(record) = self.queue.recv(), if self.spool.is_some() => self.spool_add(record),
+                // ...and what it holds reaches the OS within 100 ms.
+                _ = tokio::time::sleep(Duration::from_millis(100)), if self.unflushed > 0 => self.flush_spool(),
             }
         }
     }

@@ -1,0 +1,234 @@
+//! The disk spool: outages cost disk, not events; a restart sends what an earlier
+//! process left; a process killed with SIGKILL mid-stream loses nothing it had
+//! spooled (the child is this test binary run again with `SPOOL_CHILD_DIR` set).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::Serialize;
+use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
+use telemetry_transport::{Pipeline, Stats};
+
+#[derive(Serialize)]
+struct Numbered {
+    n: u64,
+}
+
+impl TelemetryEvent for Numbered {
+    const KIND: &'static EventKind = &EventKind::new("T_SPOOL", 1);
+    fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> {
+        telemetry_core::private::to_object(self)
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("telemetry-spool-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn refused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn stored_ns(collector: &support::Running) -> std::collections::BTreeSet<u64> {
+    collector
+        .state
+        .events
+        .lock()
+        .unwrap()
+        .values()
+        .map(|e| e.event_data["n"].as_u64().unwrap())
+        .collect()
+}
+
+fn invariant(stats: &Stats) {
+    assert_eq!(
+        stats.emitted,
+        stats.delivered + stats.rejected + stats.dropped + stats.pending,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_fills_the_spool_not_the_queue_and_everything_arrives_once() {
+    let dir = temp_dir("outage");
+    let port = refused_port();
+    let guard = Pipeline::builder()
+        .endpoint(format!("http://127.0.0.1:{port}/v1/events"))
+        .spool_dir(&dir)
+        .queue_capacity(2000)
+        .flush_interval(Duration::from_millis(50))
+        .start()
+        .unwrap();
+    let sink = guard.sink().unwrap();
+    for chunk in 0..20u64 {
+        telemetry_core::with_sink(sink.clone(), || {
+            (0..1000).for_each(|i| telemetry_core::emit(Numbered { n: chunk * 1000 + i }))
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = guard.stats();
+    assert_eq!((during.delivered, during.dropped), (0, 0), "{during:?}");
+    assert_eq!(during.spooled, 20_000, "{during:?}");
+    let collector = support::start(port).await;
+    assert!(guard.flush(Duration::from_secs(60)));
+    let stats = guard.shutdown(Duration::from_secs(5));
+    invariant(&stats);
+    assert_eq!((stats.delivered, stats.pending), (20_000, 0), "{stats:?}");
+    assert_eq!(stored_ns(&collector).len(), 20_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_left_at_shutdown_are_sent_by_the_next_start() {
+    let dir = temp_dir("restart");
+    let port = refused_port();
+    let first = Pipeline::builder()
+        .endpoint(format!("http://127.0.0.1:{port}/v1/events"))
+        .spool_dir(&dir)
+        .start()
+        .unwrap();
+    telemetry_core::with_sink(first.sink().unwrap(), || {
+        (0..300).for_each(|n| telemetry_core::emit(Numbered { n }))
+    });
+    let stats = first.shutdown(Duration::from_millis(500));
+    invariant(&stats);
+    assert_eq!(
+        (stats.dropped, stats.pending, stats.spooled),
+        (0, 300, 300),
+        "kept on disk: {stats:?}"
+    );
+
+    let collector = support::start(port).await;
+    let second = Pipeline::builder()
+        .endpoint(collector.url())
+        .spool_dir(&dir)
+        .start()
+        .unwrap();
+    assert!(second.flush(Duration::from_secs(30)));
+    let stats = second.shutdown(Duration::from_secs(5));
+    invariant(&stats);
+    assert_eq!(
+        (stats.replayed, stats.delivered, stats.pending),
+        (300, 300, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stored_ns(&collector), (0..300).collect());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_size_cap_drops_the_newest_and_counts_them() {
+    let dir = temp_dir("cap");
+    let port = refused_port();
+    let guard = Pipeline::builder()
+        .endpoint(format!("http://127.0.0.1:{port}/v1/events"))
+        .spool_dir(&dir)
+        .spool_max_bytes(40_000)
+        .start()
+        .unwrap();
+    telemetry_core::with_sink(guard.sink().unwrap(), || {
+        (0..1000).for_each(|n| telemetry_core::emit(Numbered { n }))
+    });
+    assert!(!guard.flush(Duration::from_millis(300)), "the collector is down");
+    let stats = guard.shutdown(Duration::from_millis(300));
+    invariant(&stats);
+    assert!(stats.dropped_by_reason.spool_full > 0, "{stats:?}");
+    assert_eq!(stats.spooled + stats.dropped_by_reason.spool_full, 1000, "{stats:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const CHILD_DIR: &str = "SPOOL_CHILD_DIR";
+const CHILD_ENDPOINT: &str = "SPOOL_CHILD_ENDPOINT";
+
+/// The child: emits numbered events forever into a spool (collector down),
+/// printing how many are spooled, until the parent kills it.
+fn child_main(dir: &str, endpoint: &str) -> ! {
+    let guard = Pipeline::builder().endpoint(endpoint).spool_dir(dir).start().unwrap();
+    let sink = guard.sink().unwrap();
+    let mut n = 0u64;
+    loop {
+        telemetry_core::with_sink(sink.clone(), || {
+            for _ in 0..200 {
+                telemetry_core::emit(Numbered { n });
+                n += 1;
+            }
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        println!("spooled {}", guard.stats().spooled);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_stream_loses_nothing_it_had_spooled() {
+    if let (Ok(dir), Ok(endpoint)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_ENDPOINT)) {
+        tokio::task::spawn_blocking(move || child_main(&dir, &endpoint))
+            .await
+            .unwrap();
+    }
+    let dir = temp_dir("crash");
+    let port = refused_port();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_process_killed_mid_stream_loses_nothing_it_had_spooled",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, &dir)
+        .env(CHILD_ENDPOINT, format!("http://127.0.0.1:{port}/v1/events"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let confirmed = tokio::task::spawn_blocking({
+        let stdout = child.stdout.take().unwrap();
+        move || {
+            let mut confirmed = 0;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(v) = line.strip_prefix("spooled ").and_then(|v| v.trim().parse::<u64>().ok()) {
+                    confirmed = v;
+                    if confirmed >= 3000 {
+                        break;
+                    }
+                }
+            }
+            confirmed
+        }
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush
+    child.wait().unwrap();
+    assert!(confirmed >= 3000, "the child reported {confirmed} spooled");
+
+    // Restart on the same spool with the collector up.
+    let collector = support::start(port).await;
+    let guard = Pipeline::builder()
+        .endpoint(collector.url())
+        .spool_dir(&dir)
+        .start()
+        .unwrap();
+    assert!(guard.flush(Duration::from_secs(60)));
+    let stats = guard.shutdown(Duration::from_secs(5));
+    invariant(&stats);
+    assert!(stats.replayed >= confirmed, "{stats:?}");
+    let stored = stored_ns(&collector);
+    // Every event the child had spooled (they are numbered in order) arrived once.
+    assert!(
+        (0..confirmed).all(|n| stored.contains(&n)),
+        "missing some of the first {confirmed}"
+    );
+    assert_eq!(stored.len() as u64, stats.delivered - stats.duplicates);
+    let _ = std::fs::remove_dir_all(&dir);
+}
