@@ -5,7 +5,10 @@
 //!    a counter and a queue push (or, when the queue is full, a counted drop).
 //! 2. Throughput delivered to a loopback collector that accepts and discards.
 //! 3. Peak RSS during a collector outage while emitting at full speed: bounded by
-//!    the queue (the spool is not built yet).
+//!    the queue.
+//! 4. The same throughput for OpenTelemetry's BatchLogProcessor with its OTLP/HTTP
+//!    exporter, sending the same 5-field records to the same kind of server (one
+//!    that reads the body and, to count what arrived, decodes the protobuf).
 //!
 //! Run: `cargo bench -p telemetry-transport --bench pipeline`
 //! (`BENCH_OUTAGE_SECS` sets the outage length, default 30.)
@@ -58,6 +61,74 @@ fn discard_server(rt: &tokio::runtime::Runtime) -> String {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}/v1/events")
     })
+}
+
+/// An OTLP/HTTP logs endpoint that counts the log records it receives.
+fn otlp_server(rt: &tokio::runtime::Runtime, received: std::sync::Arc<std::sync::atomic::AtomicU64>) -> String {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message as _;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/v1/logs",
+            post(move |body: axum::body::Bytes| async move {
+                if let Ok(request) = ExportLogsServiceRequest::decode(body) {
+                    let n: usize = request
+                        .resource_logs
+                        .iter()
+                        .flat_map(|r| &r.scope_logs)
+                        .map(|s| s.log_records.len())
+                        .sum();
+                    received.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                ""
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/v1/logs")
+    })
+}
+
+/// Delivered records per second through OpenTelemetry's batch processor, with
+/// its default queue (2048; what overflows is dropped) or one of `queue` records.
+fn otel_throughput(rt: &tokio::runtime::Runtime, events: u64, queue: Option<usize>) -> (f64, u64) {
+    use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+    use opentelemetry_otlp::WithExportConfig as _;
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let url = otlp_server(rt, received.clone());
+    let exporter = opentelemetry_otlp::LogExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .build()
+        .unwrap();
+    let mut config = opentelemetry_sdk::logs::BatchConfigBuilder::default();
+    if let Some(queue) = queue {
+        config = config.with_max_queue_size(queue);
+    }
+    let processor = opentelemetry_sdk::logs::BatchLogProcessor::builder(exporter)
+        .with_batch_config(config.build())
+        .build();
+    let provider = opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+        .with_log_processor(processor)
+        .build();
+    let logger = provider.logger("bench");
+    let start = Instant::now();
+    for i in 0..events {
+        let mut record = logger.create_log_record();
+        record.set_event_name("BENCH_CLICK");
+        record.add_attribute("action", "open");
+        record.add_attribute("score", 0.5);
+        record.add_attribute("count", 3i64);
+        record.add_attribute("ok", true);
+        record.add_attribute("item_id", i as i64);
+        logger.emit(record);
+    }
+    let _ = provider.force_flush();
+    let elapsed = start.elapsed();
+    let _ = provider.shutdown();
+    let delivered = received.load(std::sync::atomic::Ordering::Relaxed);
+    (delivered as f64 / elapsed.as_secs_f64(), delivered)
 }
 
 fn refused_url() -> String {
@@ -202,4 +273,17 @@ fn main() {
         "  of which emitting (caller's time)",
         emitted_in.as_secs_f64() * 1000.0
     );
+    let ours = events as f64 / elapsed.as_secs_f64();
+
+    // 4. OpenTelemetry's batch processor, same events, same kind of server: with
+    // a queue as large as ours, and with its defaults (queue 2048: the rest dropped).
+    for (label, queue) in [("queue as ours", Some(events as usize)), ("defaults", None)] {
+        let (otel, delivered) = otel_throughput(&rt, events, queue);
+        println!(
+            "{:<58} {:>9.0} ev/s",
+            format!("OpenTelemetry BatchLogProcessor, {label} ({delivered} delivered)"),
+            otel
+        );
+        println!("{:<58} {:>11.1} x", "  this pipeline / OpenTelemetry", ours / otel);
+    }
 }
