@@ -314,16 +314,19 @@ impl PipelineBuilder {
                 config.batch_bytes
             ),
         )?;
-        range(
-            "flush_interval",
-            !config.flush_interval.is_zero(),
-            "must be more than zero".into(),
-        )?;
-        range(
-            "request_timeout",
-            !config.request_timeout.is_zero(),
-            "must be more than zero".into(),
-        )?;
+        const HOUR: Duration = Duration::from_secs(3600);
+        for (setting, value, max) in [
+            ("flush_interval", config.flush_interval, HOUR),
+            ("request_timeout", config.request_timeout, HOUR),
+            ("shutdown_timeout", config.shutdown_timeout, HOUR),
+            ("max_retry_elapsed", config.max_retry_elapsed, 24 * HOUR),
+        ] {
+            range(
+                setting,
+                !value.is_zero() && value <= max,
+                format!("{value:?} is not in (0, {max:?}]"),
+            )?;
+        }
         if let Some(dir) = &config.spool_dir {
             let unusable = |e: std::io::Error| ConfigError::UnusableSpoolDir {
                 path: dir.clone(),
@@ -432,6 +435,20 @@ mod tests {
                     .with_env_from(env(&[("TELEMETRY_QUEUE_CAPACITY", "lots")]))
                     .and_then(|b| b.build_config()),
                 "TELEMETRY_QUEUE_CAPACITY=\"lots\": expected a whole number",
+            ),
+            (
+                PipelineBuilder::default()
+                    .endpoint("http://h/x")
+                    .shutdown_timeout(Duration::MAX)
+                    .build_config(),
+                "shutdown_timeout",
+            ),
+            (
+                PipelineBuilder::default()
+                    .endpoint("http://h/x")
+                    .flush_interval(Duration::ZERO)
+                    .build_config(),
+                "flush_interval: 0ns is not in",
             ),
             (
                 PipelineBuilder::default()

@@ -172,6 +172,7 @@ impl PipelineGuard {
     fn stop(&mut self, timeout: Duration) {
         let Some(mut running) = self.running.take() else { return };
         let (done_tx, done) = std::sync::mpsc::channel();
+        let timeout = timeout.min(Duration::from_secs(3600));
         let deadline = Instant::now() + timeout;
         if running
             .control

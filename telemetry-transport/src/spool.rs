@@ -40,6 +40,8 @@ pub(crate) struct Cursor {
 }
 
 pub(crate) struct Spool {
+    /// Held for the spool's life: one process per spool directory.
+    _lock: File,
     dir: PathBuf,
     cap: u64,
     sync: SpoolSync,
@@ -61,6 +63,18 @@ impl Spool {
     /// found from an earlier process (to be sent again).
     pub fn open(dir: &Path, cap: u64, sync: SpoolSync) -> io::Result<(Spool, u64)> {
         std::fs::create_dir_all(dir)?;
+        // Two processes on one spool would delete each other's live segments.
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))?;
+        if lock.try_lock().is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another process is using this spool directory; give each process its own",
+            ));
+        }
         let mut segments = BTreeMap::new();
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name();
@@ -87,6 +101,7 @@ impl Spool {
         segments.insert(writer_id, 0);
         let first = *segments.keys().next().unwrap_or(&writer_id);
         let spool = Spool {
+            _lock: lock,
             dir: dir.to_path_buf(),
             cap,
             sync,
@@ -117,30 +132,44 @@ impl Spool {
         if self.total_bytes() + size > self.cap {
             return Ok(false);
         }
-        if self.segments[&self.writer_id] + size > SEGMENT_BYTES && self.segments[&self.writer_id] > 0 {
+        let written = self.segments.get(&self.writer_id).copied().unwrap_or(0);
+        if written > 0 && written + size > SEGMENT_BYTES {
             self.roll()?;
         }
-        self.writer.write_all(&(json.len() as u32).to_le_bytes())?;
-        self.writer.write_all(&crc32fast::hash(json).to_le_bytes())?;
-        self.writer.write_all(json)?;
-        *self.segments.get_mut(&self.writer_id).expect("writer segment") += size;
+        // One buffer, one write: a failure cannot leave half a header counted.
+        let mut record = Vec::with_capacity(size as usize);
+        record.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        record.extend_from_slice(&crc32fast::hash(json).to_le_bytes());
+        record.extend_from_slice(json);
+        if let Err(e) = self.writer.write_all(&record) {
+            // Whatever reached the file past the recorded length is never read;
+            // carry on in a fresh segment.
+            let _ = self.roll();
+            return Err(e);
+        }
+        if let Some(len) = self.segments.get_mut(&self.writer_id) {
+            *len += size;
+        }
         self.unread += 1;
         if self.sync == SpoolSync::Always {
-            self.flush()?;
+            if let Err(e) = self.flush() {
+                // The record is written (and will be sent); only its durability is in doubt.
+                tracing::warn!(target: "telemetry::transport", error = %e, "spool fsync failed");
+            }
         }
         Ok(true)
     }
 
     fn roll(&mut self) -> io::Result<()> {
         self.flush()?;
-        self.writer_id += 1;
-        self.writer = BufWriter::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(segment_path(&self.dir, self.writer_id))?,
-        );
-        self.segments.insert(self.writer_id, 0);
+        let next = self.writer_id + 1;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(segment_path(&self.dir, next))?;
+        self.writer = BufWriter::new(file);
+        self.writer_id = next;
+        self.segments.insert(next, 0);
         Ok(())
     }
 
@@ -189,7 +218,13 @@ impl Spool {
                 None => {
                     tracing::warn!(target: "telemetry::transport", segment = at.segment, offset = at.offset,
                         "spool: torn or corrupt record; skipping the rest of this segment");
-                    *self.segments.get_mut(&at.segment).expect("segment") = at.offset;
+                    if at.segment == self.writer_id {
+                        // Our own segment went bad: keep its good part, write on in a new one.
+                        self.roll()?;
+                    }
+                    if let Some(len) = self.segments.get_mut(&at.segment) {
+                        *len = at.offset;
+                    }
                 }
             }
         }
@@ -281,13 +316,15 @@ mod tests {
         }
         let (batch, cursor) = spool.read_batch(1000, usize::MAX).unwrap();
         assert_eq!(batch.len(), 60);
-        assert!(std::fs::read_dir(&dir).unwrap().count() >= 3);
+        let segments = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("seg-"))
+                .count()
+        };
+        assert!(segments(&dir) >= 3);
         spool.commit(cursor).unwrap();
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            1,
-            "only the writer's segment is left"
-        );
+        assert_eq!(segments(&dir), 1, "only the writer's segment is left");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -333,6 +370,20 @@ mod tests {
         assert_eq!(found, 2);
         let (batch, _) = spool.read_batch(100, usize::MAX).unwrap();
         assert_eq!(batch.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_process_per_spool_directory() {
+        let dir = tempdir("lock");
+        let (_first, _) = Spool::open(&dir, u64::MAX, SpoolSync::Never).unwrap();
+        let second = Spool::open(&dir, u64::MAX, SpoolSync::Never);
+        assert!(second.is_err_and(|e| e.to_string().contains("another process")));
+        drop(_first);
+        assert!(
+            Spool::open(&dir, u64::MAX, SpoolSync::Never).is_ok(),
+            "free again once closed"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -109,6 +109,10 @@ impl Worker {
     }
 
     pub async fn run(mut self) {
+        // Events an earlier process left in the spool go out now, not at the next emit.
+        if self.spool.as_ref().is_some_and(|s| s.unread() > 0) {
+            self.batch_deadline = Some(tokio::time::Instant::now());
+        }
         loop {
             let deadline = self.batch_deadline;
             tokio::select! {
@@ -145,6 +149,7 @@ impl Worker {
             }
             if self.shutdown.is_some() {
                 self.queue.close();
+                self.drain_closed_queue().await;
                 self.drain_and_send().await;
                 self.report("stopped");
                 if let Some((_, done)) = self.shutdown.take() {
@@ -177,6 +182,20 @@ impl Worker {
             }
         }
         self.send_batch().await;
+    }
+
+    /// After `close`, takes every record still arriving: `recv` (unlike `try_recv`)
+    /// waits for an emitter that had a slot before the close, until the deadline.
+    async fn drain_closed_queue(&mut self) {
+        let deadline = self.shutdown.as_ref().map(|(d, _)| *d).unwrap_or_else(Instant::now);
+        while let Ok(Some(record)) = tokio::time::timeout_at(deadline.into(), self.queue.recv()).await {
+            self.add(record).await;
+        }
+        // Past the deadline: what is left can no longer be sent.
+        while let Ok(record) = self.queue.try_recv() {
+            drop(record);
+            Counters::add(&self.counters.dropped_shutdown, 1);
+        }
     }
 
     /// Encodes a record for the wire; an invalid one is counted as rejected.
@@ -357,8 +376,9 @@ impl Worker {
                         break;
                     }
                     Response::Transient { retry_after, what } => {
-                        // With a spool the batch is safe on disk: keep retrying.
-                        if self.spool.is_none() && started.elapsed() >= self.config.max_retry_elapsed {
+                        // Given up after the limit, spool or not: a batch the collector always
+                        // fails must not block everything behind it.
+                        if started.elapsed() >= self.config.max_retry_elapsed {
                             Counters::add(&self.counters.dropped_gave_up, n);
                             tracing::warn!(target: "telemetry::transport", events = n, last_error = %what,
                                 "gave up on a batch after retrying for {:?}", self.config.max_retry_elapsed);

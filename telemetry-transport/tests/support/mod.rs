@@ -45,6 +45,9 @@ pub struct Collector {
     pub max_body: Mutex<Option<usize>>,
     /// Events whose `event_data.n` satisfies this are rejected one by one.
     pub reject_n_divisible_by: Mutex<Option<u64>>,
+    /// Requests holding an event whose `event_data.n` is below this get 500 (a
+    /// batch the collector always fails).
+    pub fail_if_n_below: Mutex<Option<u64>>,
     /// The token requests must carry.
     pub token: Mutex<Option<String>>,
 }
@@ -145,6 +148,19 @@ async fn receive(State(state): State<Arc<Collector>>, headers: HeaderMap, body: 
     assert!(request["sent_at"]
         .as_str()
         .is_some_and(|s| s.parse::<telemetry_core::Timestamp>().is_ok()));
+    let fail_below = *state.fail_if_n_below.lock().unwrap();
+    if let Some(limit) = fail_below {
+        if events
+            .iter()
+            .any(|e| e["event_data"]["n"].as_u64().is_some_and(|n| n < limit))
+        {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"error": "poison"})),
+            )
+                .into_response();
+        }
+    }
     let reject_divisor = *state.reject_n_divisible_by.lock().unwrap();
     let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, Vec::new());
     for (index, raw) in events.iter().enumerate() {
