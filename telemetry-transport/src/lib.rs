@@ -99,7 +99,16 @@ impl PipelineBuilder {
             }
             None => None,
         };
-        let worker = Worker::new(config, counters.clone(), client, queue_rx, control_rx, spool);
+        let (deadline_tx, deadline_rx) = tokio::sync::watch::channel(None);
+        let worker = Worker::new(
+            config,
+            counters.clone(),
+            client,
+            queue_rx,
+            control_rx,
+            spool,
+            deadline_rx,
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -117,6 +126,7 @@ impl PipelineBuilder {
             running: Some(Running {
                 sink,
                 control: control_tx,
+                deadline: deadline_tx,
                 thread: Some(thread),
                 shutdown_timeout,
             }),
@@ -128,6 +138,7 @@ impl PipelineBuilder {
 struct Running {
     sink: Arc<PipelineSink>,
     control: mpsc::UnboundedSender<Control>,
+    deadline: tokio::sync::watch::Sender<Option<Instant>>,
     thread: Option<std::thread::JoinHandle<()>>,
     shutdown_timeout: Duration,
 }
@@ -174,6 +185,8 @@ impl PipelineGuard {
         let (done_tx, done) = std::sync::mpsc::channel();
         let timeout = timeout.min(Duration::from_secs(3600));
         let deadline = Instant::now() + timeout;
+        // Published first, so a request in flight is cut at the deadline too.
+        let _ = running.deadline.send(Some(deadline));
         if running
             .control
             .send(Control::Shutdown {

@@ -67,6 +67,9 @@ pub(crate) struct Worker {
     shutdown: Option<(Instant, std::sync::mpsc::Sender<()>)>,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
     refusals_logged: u64,
+    /// The shutdown deadline as soon as the guard asks, even mid-request (the
+    /// control channel is only read between steps).
+    deadline: tokio::sync::watch::Receiver<Option<Instant>>,
     /// With `spool_dir`: every event goes through it (see `spool`).
     spool: Option<Spool>,
     /// Spooled events not yet handed to the OS.
@@ -81,6 +84,7 @@ impl Worker {
         queue: mpsc::Receiver<EventRecord>,
         control: mpsc::UnboundedReceiver<Control>,
         spool: Option<Spool>,
+        deadline: tokio::sync::watch::Receiver<Option<Instant>>,
     ) -> Self {
         let mut envelope = EnvelopeConfig::default().with_scrubber(config.scrubber.clone());
         if let Some(service) = &config.service {
@@ -105,6 +109,7 @@ impl Worker {
             refusals_logged: 0,
             spool,
             unflushed: 0,
+            deadline,
         }
     }
 
@@ -167,10 +172,19 @@ impl Worker {
         }
     }
 
+    /// The shutdown deadline, from a `Shutdown` message or straight from the guard.
+    fn shutdown_deadline(&self) -> Option<Instant> {
+        let noted = self.shutdown.as_ref().map(|(d, _)| *d);
+        let published = *self.deadline.borrow();
+        match (noted, published) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn past_deadline(&self) -> bool {
-        self.shutdown
-            .as_ref()
-            .is_some_and(|(deadline, _)| Instant::now() >= *deadline)
+        self.shutdown_deadline()
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     async fn drain_and_send(&mut self) {
@@ -253,6 +267,9 @@ impl Worker {
         self.batch_deadline = None;
         self.flush_spool();
         loop {
+            if self.past_deadline() {
+                return; // the rest stays on disk for the next start
+            }
             let Some(spool) = self.spool.as_mut() else { return };
             let start = spool.cursor();
             let (batch, end) = match spool.read_batch(self.config.batch_size, self.config.batch_bytes) {
@@ -375,6 +392,7 @@ impl Worker {
                         work.push(events);
                         break;
                     }
+                    Response::Transient { .. } if self.past_deadline() => continue,
                     Response::Transient { retry_after, what } => {
                         // Given up after the limit, spool or not: a batch the collector always
                         // fails must not block everything behind it.
@@ -457,17 +475,12 @@ impl Worker {
             }
         }
         let send = request.body(body).send();
-        let result = match &self.shutdown {
-            Some((deadline, _)) => match tokio::time::timeout_at((*deadline).into(), send).await {
-                Ok(result) => result,
-                Err(_) => {
-                    return Response::Transient {
-                        retry_after: None,
-                        what: "shutdown deadline".into(),
-                    }
-                }
-            },
-            None => send.await,
+        // A shutdown that arrives mid-request cuts it at its deadline.
+        let result = tokio::select! {
+            result = send => result,
+            _ = deadline_passed(self.deadline.clone(), self.shutdown_deadline()) => {
+                return Response::Transient { retry_after: None, what: "shutdown deadline".into() };
+            }
         };
         let response = match result {
             Ok(response) => response,
@@ -543,6 +556,21 @@ struct AcceptBody {
     duplicates: u64,
     #[serde(default)]
     rejected: Vec<serde_json::Value>,
+}
+
+/// Resolves when the shutdown deadline (known now, or published later) passes.
+async fn deadline_passed(mut published: tokio::sync::watch::Receiver<Option<Instant>>, known: Option<Instant>) {
+    let mut deadline = known;
+    loop {
+        if let Some(d) = deadline {
+            tokio::time::sleep_until(d.into()).await;
+            return;
+        }
+        if published.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        deadline = *published.borrow();
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
