@@ -87,9 +87,23 @@ impl Spool {
                 segments.insert(id, std::fs::metadata(segment_path(dir, id))?.len());
             }
         }
+        // Where the last process had committed to: what is before it was delivered.
+        let committed = read_cursor(dir);
+        let start = match committed {
+            Some(c) if segments.contains_key(&c.segment) => c,
+            _ => Cursor {
+                segment: segments.keys().next().copied().unwrap_or(0),
+                offset: 0,
+            },
+        };
+        for id in segments.range(..start.segment).map(|(&id, _)| id).collect::<Vec<_>>() {
+            std::fs::remove_file(segment_path(dir, id))?;
+            segments.remove(&id);
+        }
         let mut found = 0;
         for &id in segments.keys() {
-            found += count_valid_records(&segment_path(dir, id))?;
+            let from = if id == start.segment { start.offset } else { 0 };
+            found += parse_records(&read_from(&segment_path(dir, id), from)?).0.len() as u64;
         }
         let writer_id = segments.keys().next_back().map_or(0, |id| id + 1);
         let writer = BufWriter::new(
@@ -99,7 +113,14 @@ impl Spool {
                 .open(segment_path(dir, writer_id))?,
         );
         segments.insert(writer_id, 0);
-        let first = *segments.keys().next().unwrap_or(&writer_id);
+        let first = if segments.contains_key(&start.segment) {
+            start
+        } else {
+            Cursor {
+                segment: writer_id,
+                offset: 0,
+            }
+        };
         let spool = Spool {
             _lock: lock,
             dir: dir.to_path_buf(),
@@ -108,10 +129,7 @@ impl Spool {
             writer,
             writer_id,
             segments,
-            reader: Cursor {
-                segment: first,
-                offset: 0,
-            },
+            reader: first,
             unread: found,
         };
         Ok((spool, found))
@@ -187,7 +205,7 @@ impl Spool {
     pub fn read_batch(&mut self, max_events: usize, max_bytes: usize) -> io::Result<(Vec<Vec<u8>>, Cursor)> {
         self.flush()?;
         let mut out = Vec::new();
-        let mut bytes = 0usize;
+        let mut bytes_read = 0usize;
         let mut at = self.reader;
         while out.len() < max_events {
             let Some(&segment_len) = self.segments.get(&at.segment) else {
@@ -206,26 +224,35 @@ impl Spool {
                     None => break,
                 }
             }
-            match read_record(&segment_path(&self.dir, at.segment), at.offset)? {
-                Some(json) => {
-                    if !out.is_empty() && bytes + json.len() > max_bytes {
-                        break;
-                    }
-                    at.offset += HEADER + json.len() as u64;
-                    bytes += json.len();
-                    out.push(json);
+            let bytes = read_from(&segment_path(&self.dir, at.segment), at.offset)?;
+            let bytes = &bytes[..bytes.len().min((segment_len - at.offset) as usize)];
+            let (records, corrupt) = parse_records(bytes);
+            let mut full = false;
+            for json in records {
+                if out.len() >= max_events || (!out.is_empty() && bytes_read + json.len() > max_bytes) {
+                    full = true;
+                    break;
                 }
-                None => {
-                    tracing::warn!(target: "telemetry::transport", segment = at.segment, offset = at.offset,
-                        "spool: torn or corrupt record; skipping the rest of this segment");
-                    if at.segment == self.writer_id {
-                        // Our own segment went bad: keep its good part, write on in a new one.
-                        self.roll()?;
-                    }
-                    if let Some(len) = self.segments.get_mut(&at.segment) {
-                        *len = at.offset;
-                    }
+                at.offset += HEADER + json.len() as u64;
+                bytes_read += json.len();
+                out.push(json.to_vec());
+            }
+            if full {
+                break;
+            }
+            if corrupt {
+                tracing::warn!(target: "telemetry::transport", segment = at.segment, offset = at.offset,
+                    "spool: torn or corrupt record; skipping the rest of this segment");
+                if at.segment == self.writer_id {
+                    // Our own segment went bad: keep its good part, write on in a new one.
+                    self.roll()?;
                 }
+                if let Some(len) = self.segments.get_mut(&at.segment) {
+                    *len = at.offset;
+                }
+            } else {
+                // Everything this segment holds so far is read.
+                at.offset = segment_len;
             }
         }
         self.reader = at;
@@ -235,6 +262,7 @@ impl Spool {
 
     /// Everything before `cursor` is settled: deletes the segments wholly before it.
     pub fn commit(&mut self, cursor: Cursor) -> io::Result<()> {
+        write_cursor(&self.dir, cursor)?;
         let done: Vec<u64> = self
             .segments
             .range(..cursor.segment)
@@ -259,40 +287,59 @@ impl Spool {
     }
 }
 
-/// One record at `offset`, or `None` if it is torn (the file ends inside it) or
-/// corrupt (a length no event has, or a checksum that does not match).
-fn read_record(path: &Path, offset: u64) -> io::Result<Option<Vec<u8>>> {
+/// The bytes of a segment file from `offset` to its end (a segment is at most
+/// about 1 MiB: one read, then parsing in memory).
+fn read_from(path: &Path, offset: u64) -> io::Result<Vec<u8>> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
-    let mut header = [0u8; HEADER as usize];
-    if file.read_exact(&mut header).is_err() {
-        return Ok(None);
-    }
-    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
-    let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-    if len > MAX_RECORD {
-        return Ok(None);
-    }
-    let mut json = vec![0u8; len as usize];
-    if file.read_exact(&mut json).is_err() || crc32fast::hash(&json) != crc {
-        return Ok(None);
-    }
-    Ok(Some(json))
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
-fn count_valid_records(path: &Path) -> io::Result<u64> {
-    let len = std::fs::metadata(path)?.len();
-    let (mut offset, mut count) = (0, 0);
-    while offset < len {
-        match read_record(path, offset)? {
-            Some(json) => {
-                offset += HEADER + json.len() as u64;
-                count += 1;
-            }
-            None => break,
+/// The records at the start of `bytes`, and whether a torn (cut short) or corrupt
+/// (impossible length, checksum mismatch) record follows them.
+fn parse_records(bytes: &[u8]) -> (Vec<&[u8]>, bool) {
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let Some(header) = bytes.get(at..at + HEADER as usize) else {
+            return (records, true);
+        };
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        let body_at = at + HEADER as usize;
+        let Some(json) = (len <= MAX_RECORD)
+            .then(|| bytes.get(body_at..body_at + len as usize))
+            .flatten()
+        else {
+            return (records, true);
+        };
+        if crc32fast::hash(json) != crc {
+            return (records, true);
         }
+        records.push(json);
+        at = body_at + len as usize;
     }
-    Ok(count)
+    (records, false)
+}
+
+const CURSOR_FILE: &str = "cursor";
+
+/// The committed cursor, written atomically (a temporary file, then a rename).
+fn write_cursor(dir: &Path, cursor: Cursor) -> io::Result<()> {
+    let tmp = dir.join("cursor.tmp");
+    std::fs::write(&tmp, format!("{} {}", cursor.segment, cursor.offset))?;
+    std::fs::rename(tmp, dir.join(CURSOR_FILE))
+}
+
+fn read_cursor(dir: &Path) -> Option<Cursor> {
+    let text = std::fs::read_to_string(dir.join(CURSOR_FILE)).ok()?;
+    let mut parts = text.split_whitespace();
+    Some(Cursor {
+        segment: parts.next()?.parse().ok()?,
+        offset: parts.next()?.parse().ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -370,6 +417,25 @@ mod tests {
         assert_eq!(found, 2);
         let (batch, _) = spool.read_batch(100, usize::MAX).unwrap();
         assert_eq!(batch.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_restart_resumes_after_what_was_committed() {
+        let dir = tempdir("cursor");
+        {
+            let (mut spool, _) = Spool::open(&dir, u64::MAX, SpoolSync::Never).unwrap();
+            for i in 0..10 {
+                spool.append(format!("{{\"n\":{i}}}").as_bytes()).unwrap();
+            }
+            let (batch, cursor) = spool.read_batch(6, usize::MAX).unwrap();
+            assert_eq!(batch.len(), 6);
+            spool.commit(cursor).unwrap();
+        }
+        let (mut spool, found) = Spool::open(&dir, u64::MAX, SpoolSync::Never).unwrap();
+        assert_eq!(found, 4, "the 6 committed are not sent again");
+        let (batch, _) = spool.read_batch(100, usize::MAX).unwrap();
+        assert_eq!(batch[0], b"{\"n\":6}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

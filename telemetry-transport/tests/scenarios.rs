@@ -304,12 +304,21 @@ fn works_without_a_runtime_in_a_current_thread_runtime_and_from_drop() {
 async fn shutdown_cuts_a_request_in_flight_at_its_deadline_and_counts_the_events() {
     let collector = support::start(0).await;
     collector.script([Action::SlowAccept(Duration::from_secs(8))]);
-    let guard = pipeline(&collector.url()).request_timeout(Duration::from_secs(30)).start().unwrap();
+    let guard = pipeline(&collector.url())
+        .request_timeout(Duration::from_secs(30))
+        .start()
+        .unwrap();
     emit_n(&guard, 20, 10);
     tokio::time::sleep(Duration::from_millis(300)).await; // the batch is in flight now
     let started = std::time::Instant::now();
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_millis(500))).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_millis(500)))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
     assert_settled(&stats);
     assert_eq!((stats.dropped_by_reason.shutdown, stats.retried), (20, 0), "{stats:?}");
 }
