@@ -220,16 +220,25 @@ impl EventRecord {
         self.context.as_ref()
     }
 
-    /// The event's wire JSON, written once: what a transport puts in its batch.
-    /// The same bytes as `to_envelope(config)?.to_json()`, without building the
-    /// owned envelope (no copies of the ids and names).
-    pub fn encode(&self, config: &EnvelopeConfig) -> Result<Vec<u8>, EventError> {
+    /// The payload's `event_data`, scrubbed per `config`, with the kind for errors.
+    fn scrubbed_event_data(
+        &self,
+        config: &EnvelopeConfig,
+    ) -> Result<(&'static EventKind, serde_json::Map<String, serde_json::Value>), EventError> {
         let kind = self.kind();
         let mut event_data = self
             .payload
             .event_data()
             .map_err(|source| EventError::Data { kind, source })?;
         config.scrubber().scrub_map(&mut event_data);
+        Ok((kind, event_data))
+    }
+
+    /// The event's wire JSON, written once: what a transport puts in its batch.
+    /// The same bytes as `to_envelope(config)?.to_json()`, without building the
+    /// owned envelope (no copies of the ids and names).
+    pub fn encode(&self, config: &EnvelopeConfig) -> Result<Vec<u8>, EventError> {
+        let (kind, event_data) = self.scrubbed_event_data(config)?;
         let ctx = self.context.as_ref();
         let wire = crate::envelope::EnvelopeRef {
             event_id: &self.event_id,
@@ -265,12 +274,7 @@ impl EventRecord {
     /// Builds the wire envelope: `event_data` from the payload, scrubbed per
     /// `config`, then checked against the 64 KiB limit.
     pub fn to_envelope(&self, config: &EnvelopeConfig) -> Result<Envelope, EventError> {
-        let kind = self.kind();
-        let mut event_data = self
-            .payload
-            .event_data()
-            .map_err(|source| EventError::Data { kind, source })?;
-        config.scrubber().scrub_map(&mut event_data);
+        let (kind, event_data) = self.scrubbed_event_data(config)?;
         let ctx = self.context.as_ref();
         let envelope = Envelope {
             event_id: self.event_id,
