@@ -65,7 +65,9 @@ async fn an_outage_fills_the_spool_not_the_queue_and_everything_arrives_once() {
     let guard = Pipeline::builder()
         .endpoint(format!("http://127.0.0.1:{port}/v1/events"))
         .spool_dir(&dir)
-        .queue_capacity(2000)
+        // Room for every event: this test is about the spool, not back-pressure,
+        // and other tests of this binary may slow the worker down.
+        .queue_capacity(20_000)
         .flush_interval(Duration::from_millis(50))
         .start()
         .unwrap();
@@ -76,7 +78,10 @@ async fn an_outage_fills_the_spool_not_the_queue_and_everything_arrives_once() {
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waited = std::time::Instant::now();
+    while guard.stats().spooled < 20_000 && waited.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let during = guard.stats();
     assert_eq!((during.delivered, during.dropped), (0, 0), "{during:?}");
     assert_eq!(during.spooled, 20_000, "{during:?}");
