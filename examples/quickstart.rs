@@ -4,9 +4,10 @@
 //!
 //! Run: `cargo run --example quickstart`
 //!
-//! Until the HTTP pipeline lands, events go to a sink that prints them; the
-//! printing happens on the caller's thread here only because this is a demo: a
-//! real sink (the transport) serializes on its own worker.
+//! Events go to a sink that prints them, so the demo needs no collector (the
+//! reference collector is a later issue; `telemetry::Pipeline` delivers to one
+//! over HTTP). The printing happens on the caller's thread only because this is
+//! a demo: the real sink serializes on its own worker.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

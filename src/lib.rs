@@ -126,7 +126,7 @@
 //! [`EventRecord`] (the typed value, time, id, context) and turns it into an
 //! [`Envelope`] off the caller's path. The production sink is the HTTP pipeline
 //! (feature `http`, on by default): `telemetry::Pipeline::builder().endpoint(..).install()?`
-//! (its disk spool is not built yet).
+//! (with an optional disk spool: `.spool_dir(..)`).
 
 pub use telemetry_core::{
     catalog, emit, has_sink, record, set_global_sink, sink_panics, testing, validate_event_name, with_sink, Catalog,
