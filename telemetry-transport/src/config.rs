@@ -23,6 +23,7 @@ pub struct PipelineConfig {
     pub(crate) spool_sync: crate::SpoolSync,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) request_timeout: Duration,
+    pub(crate) max_in_flight: usize,
     pub(crate) max_retry_elapsed: Duration,
     pub(crate) scrubber: Scrubber,
     pub(crate) disabled: bool,
@@ -126,6 +127,7 @@ impl Default for PipelineBuilder {
                 spool_sync: crate::SpoolSync::Never,
                 shutdown_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(10),
+                max_in_flight: 1,
                 max_retry_elapsed: Duration::from_secs(300),
                 scrubber: Scrubber::default(),
                 disabled: false,
@@ -207,6 +209,12 @@ impl PipelineBuilder {
     /// How long one request may take before it counts as failed (and is retried).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;
+        self
+    }
+    /// Requests sent at once (default 1). With a spool it stays 1, so the spool's
+    /// commits keep their order.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.config.max_in_flight = requests;
         self
     }
     /// How long a batch is retried before it is given up (and counted as dropped).
@@ -313,6 +321,11 @@ impl PipelineBuilder {
                 "{} is not in 1024..={MAX_BODY_BYTES} (the wire format's limit)",
                 config.batch_bytes
             ),
+        )?;
+        range(
+            "max_in_flight",
+            (1..=64).contains(&config.max_in_flight),
+            format!("{} is not in 1..=64", config.max_in_flight),
         )?;
         const HOUR: Duration = Duration::from_secs(3600);
         for (setting, value, max) in [

@@ -13,11 +13,11 @@
 //! # Ok::<(), telemetry_transport::ConfigError>(())
 //! ```
 //!
-//! Not built yet (see the transport issue): OTLP export, more than one request
-//! in flight.
+//! Not built yet: OTLP export.
 
 mod backoff;
 mod config;
+mod sender;
 mod sink;
 mod spool;
 mod stats;
@@ -99,7 +99,7 @@ impl PipelineBuilder {
             }
             None => None,
         };
-        let (deadline_tx, deadline_rx) = tokio::sync::watch::channel(None);
+        let deadline_tx = Arc::new(tokio::sync::watch::channel(None).0);
         let worker = Worker::new(
             config,
             counters.clone(),
@@ -107,7 +107,7 @@ impl PipelineBuilder {
             queue_rx,
             control_rx,
             spool,
-            deadline_rx,
+            deadline_tx.clone(),
         );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -138,7 +138,7 @@ impl PipelineBuilder {
 struct Running {
     sink: Arc<PipelineSink>,
     control: mpsc::UnboundedSender<Control>,
-    deadline: tokio::sync::watch::Sender<Option<Instant>>,
+    deadline: Arc<tokio::sync::watch::Sender<Option<Instant>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     shutdown_timeout: Duration,
 }
@@ -186,7 +186,7 @@ impl PipelineGuard {
         let timeout = timeout.min(Duration::from_secs(3600));
         let deadline = Instant::now() + timeout;
         // Published first, so a request in flight is cut at the deadline too.
-        let _ = running.deadline.send(Some(deadline));
+        running.deadline.send_replace(Some(deadline));
         if running
             .control
             .send(Control::Shutdown {

@@ -322,3 +322,28 @@ async fn shutdown_cuts_a_request_in_flight_at_its_deadline_and_counts_the_events
     assert_settled(&stats);
     assert_eq!((stats.dropped_by_reason.shutdown, stats.retried), (20, 0), "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_in_flight_sends_batches_concurrently_and_one_is_the_default() {
+    // With 4 allowed, at least 2 and at most 4 at once (batches become ready
+    // one after another, so a loaded machine may not reach exactly 4); with 1, 1.
+    for (in_flight, expected_max) in [(4u64, 2..=4u64), (1, 1..=1)] {
+        let collector = support::start(0).await;
+        collector.script(std::iter::repeat_n(Action::SlowAccept(Duration::from_millis(300)), 8));
+        let guard = pipeline(&collector.url())
+            .batch_size(10)
+            .max_in_flight(in_flight as usize)
+            .start()
+            .unwrap();
+        emit_n(&guard, 80, 10);
+        assert!(guard.flush(Duration::from_secs(30)));
+        let stats = guard.shutdown(Duration::from_secs(5));
+        assert_settled(&stats);
+        assert_eq!(stats.delivered, 80);
+        let max_active = collector.state.max_active.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            expected_max.contains(&max_active),
+            "{max_active} at once with max_in_flight {in_flight}"
+        );
+    }
+}

@@ -38,6 +38,9 @@ pub struct Collector {
     pub events: Mutex<HashMap<String, Envelope>>,
     pub duplicates: AtomicU64,
     pub requests: AtomicU64,
+    /// Requests being handled now, and the most at once.
+    pub active: AtomicU64,
+    pub max_active: AtomicU64,
     /// Request times, to check delays between attempts.
     pub request_times: Mutex<Vec<std::time::Instant>>,
     script: Mutex<VecDeque<Action>>,
@@ -96,6 +99,14 @@ pub async fn start_with(port: u16, state: Arc<Collector>) -> Running {
 }
 
 async fn receive(State(state): State<Arc<Collector>>, headers: HeaderMap, body: Bytes) -> Response {
+    let now_active = state.active.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_active.fetch_max(now_active, Ordering::SeqCst);
+    let response = handle(&state, headers, body).await;
+    state.active.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn handle(state: &Arc<Collector>, headers: HeaderMap, body: Bytes) -> Response {
     state.requests.fetch_add(1, Ordering::SeqCst);
     state.request_times.lock().unwrap().push(std::time::Instant::now());
     if let Some(token) = state.token.lock().unwrap().clone() {
