@@ -194,21 +194,27 @@ impl Worker {
     }
 
     /// Everything queued, batched or spooled goes out, and every delivery ends
-    /// (within the shutdown deadline, if one is set).
+    /// (within the shutdown deadline, if one is set). Batch by batch: the queue
+    /// is read only as far as the next batch, so memory stays at a batch or two.
     async fn send_everything(&mut self) {
         loop {
-            while let Ok(record) = self.queue.try_recv() {
-                self.add(record);
+            // Fill the next batch (a spool takes everything: it is on disk).
+            while self.spool.is_some() || !self.batch_full() {
+                match self.queue.try_recv() {
+                    Ok(record) => self.add(record),
+                    Err(_) => break,
+                }
             }
             self.flush_spool();
             let more = !self.batch.is_empty() || self.spool.as_ref().is_some_and(|s| s.unread() > 0);
-            if more && self.in_flight.len() < self.max_in_flight && !(self.spool.is_some() && self.past_deadline()) {
+            let can_send = !(self.spool.is_some() && self.past_deadline());
+            if more && can_send && self.in_flight.len() < self.max_in_flight {
                 self.dispatch();
                 continue;
             }
             match self.in_flight.join_next().await {
                 Some(done) => self.settle(done),
-                None if !more || self.past_deadline() => break,
+                None if !more || !can_send || self.past_deadline() => break,
                 None => {}
             }
         }
