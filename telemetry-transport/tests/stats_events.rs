@@ -87,4 +87,38 @@ async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {
         .map(|e| e.event_type.clone())
         .collect();
     assert_eq!(types.into_iter().collect::<Vec<_>>(), ["T_PING"]);
+
+    // A full queue drops and counts every event, but warns once per burst, not per event.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tiny = telemetry_transport::Pipeline::builder()
+        .endpoint(format!("http://127.0.0.1:{port}/v1/events"))
+        .queue_capacity(5)
+        .start()
+        .unwrap();
+    telemetry_core::with_sink(tiny.sink().unwrap(), || {
+        (0..1000).for_each(|n| telemetry_core::emit(Ping { n }))
+    });
+    let dropped = tiny.stats().dropped_by_reason.queue_full;
+    assert!(dropped >= 900, "{dropped}");
+    let warnings = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(target, level, fields)| {
+            target == "telemetry::transport"
+                && level == "WARN"
+                && fields.get("message").is_some_and(|m| m.contains("queue is full"))
+        })
+        .count();
+    // One per burst (the worker taking a few events ends a burst), never one per drop.
+    assert!(
+        warnings >= 1 && warnings * 20 <= dropped,
+        "{warnings} warnings for {dropped} drops"
+    );
+    let _ = tiny.shutdown(Duration::from_millis(200));
 }
