@@ -117,7 +117,7 @@ async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {
         .count();
     // One per burst (the worker taking a few events ends a burst), never one per drop.
     assert!(
-        warnings >= 1 && warnings * 20 <= dropped,
+        warnings >= 1 && warnings as u64 * 20 <= dropped,
         "{warnings} warnings for {dropped} drops"
     );
     let _ = tiny.shutdown(Duration::from_millis(200));
