@@ -183,8 +183,9 @@ impl Worker {
             .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
+    /// A batch goes out at its count or its byte limit, whichever comes first.
     fn batch_full(&self) -> bool {
-        self.batch.len() >= self.config.batch_size
+        self.batch.len() >= self.config.batch_size || self.batch_bytes >= self.config.batch_bytes
     }
 
     fn spool_batch_ready(&self) -> bool {
@@ -252,11 +253,7 @@ impl Worker {
             self.batch_deadline = Some(tokio::time::Instant::now() + self.config.flush_interval);
         }
         let Some(spool) = self.spool.as_mut() else {
-            if !self.batch.is_empty() && self.batch_bytes + json.len() + 1 > self.config.batch_bytes {
-                // Over the byte limit: this batch is complete; the event starts the next.
-                self.batch_bytes = usize::MAX / 2;
-            }
-            self.batch_bytes = self.batch_bytes.saturating_add(json.len() + 1);
+            self.batch_bytes += json.len() + 1;
             self.batch.push(Encoded { json });
             return;
         };
@@ -324,9 +321,7 @@ impl Worker {
                     })
                     .map_or(batch.len(), |i| i.max(1));
                 let rest = batch.split_off(keep);
-                for (i, e) in rest.into_iter().enumerate() {
-                    self.batch.insert(i, e);
-                }
+                self.batch.splice(0..0, rest);
                 self.batch_bytes = self.batch.iter().map(|e| e.json.len() + 1).sum();
                 if !self.batch.is_empty() {
                     self.batch_deadline = Some(tokio::time::Instant::now());

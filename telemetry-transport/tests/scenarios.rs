@@ -4,26 +4,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-use support::Action;
-use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
+use support::{Action, Numbered};
 use telemetry_transport::{Pipeline, PipelineGuard, Stats};
-
-#[derive(Serialize)]
-struct Numbered {
-    n: u64,
-    padding: String,
-}
-
-impl TelemetryEvent for Numbered {
-    const KIND: &'static EventKind = &EventKind::new("T_NUMBERED", 1);
-    fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> {
-        telemetry_core::private::to_object(self)
-    }
-}
 
 fn emit_n(guard: &PipelineGuard, count: u64, padding: usize) {
     let sink = guard.sink().expect("running");
@@ -297,7 +281,6 @@ fn works_without_a_runtime_in_a_current_thread_runtime_and_from_drop() {
     current.block_on(async move { drop(holder) });
     assert_eq!(collector.stored(), 27);
     drop(guard);
-    let _ = Arc::strong_count(&collector.state);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,4 +329,31 @@ async fn max_in_flight_sends_batches_concurrently_and_one_is_the_default() {
             "{max_active} at once with max_in_flight {in_flight}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_goes_out_at_its_byte_limit_before_its_count_or_timer() {
+    let collector = support::start(0).await;
+    let guard = Pipeline::builder()
+        .endpoint(collector.url())
+        .batch_size(500)
+        .batch_bytes(4096)
+        .flush_interval(Duration::from_secs(10))
+        .start()
+        .unwrap();
+    emit_n(&guard, 100, 100); // ~330 bytes each: about 12 per 4 KiB batch
+    let waited = std::time::Instant::now();
+    while guard.stats().delivered < 90 && waited.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        guard.stats().delivered >= 90,
+        "bytes, not the 10 s timer, must send: {:?}",
+        guard.stats()
+    );
+    assert!(collector.state.requests.load(std::sync::atomic::Ordering::SeqCst) >= 8);
+    assert!(guard.flush(Duration::from_secs(10)));
+    let stats = guard.shutdown(Duration::from_secs(5));
+    assert_settled(&stats);
+    assert_eq!(stats.delivered, 100);
 }
