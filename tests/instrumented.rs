@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use support::SpanLog;
 use telemetry::testing::{capture, capture_async};
-use telemetry::{instrumented, Context, Envelope, TelemetryEvent};
+use telemetry::{instrumented, Context, Envelope, FutureExt as _, TelemetryEvent};
 
 #[derive(Debug, Serialize, Clone)]
 struct ChatRequest {
@@ -281,19 +281,12 @@ async fn an_async_panic_reports_panic_even_when_the_runtime_catches_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instrumented_futures_are_send_and_spawnable() {
     let sink = Arc::new(telemetry::testing::CapturingSink::default());
-    let out = tokio::spawn(sink.scope(fetch(3, false).with_current_context_helper()))
+    let out = tokio::spawn(sink.scope(fetch(3, false).with_current_context()))
         .await
         .unwrap();
     assert_eq!(out.unwrap(), "item 3");
     assert_eq!(sink.take_envelopes().len(), 1);
 }
-
-trait SpawnHelper: std::future::Future + Sized {
-    fn with_current_context_helper(self) -> telemetry::WithContext<Self> {
-        telemetry::FutureExt::with_current_context(self)
-    }
-}
-impl<F: std::future::Future> SpawnHelper for F {}
 
 // ---- methods, generics, traits ---------------------------------------------------
 

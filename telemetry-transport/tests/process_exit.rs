@@ -4,23 +4,10 @@
 
 mod support;
 
+use support::Numbered;
+
 use std::process::Command;
 use std::time::Duration;
-
-use serde::Serialize;
-use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
-
-#[derive(Serialize)]
-struct Bye {
-    n: u64,
-}
-
-impl TelemetryEvent for Bye {
-    const KIND: &'static EventKind = &EventKind::new("T_EXIT", 1);
-    fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> {
-        telemetry_core::private::to_object(self)
-    }
-}
 
 const CHILD_ENV: &str = "TELEMETRY_EXIT_CHILD_ENDPOINT";
 
@@ -32,7 +19,7 @@ fn child_main(endpoint: &str) {
         .install()
         .expect("pipeline");
     for n in 0..500 {
-        telemetry_core::emit(Bye { n });
+        telemetry_core::emit(Numbered::new(n));
     }
     drop(guard);
 }

@@ -4,26 +4,14 @@
 
 mod support;
 
+use support::Numbered;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde::Serialize;
-use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
 use telemetry_transport::{Pipeline, Stats};
-
-#[derive(Serialize)]
-struct Numbered {
-    n: u64,
-}
-
-impl TelemetryEvent for Numbered {
-    const KIND: &'static EventKind = &EventKind::new("T_SPOOL", 1);
-    fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> {
-        telemetry_core::private::to_object(self)
-    }
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("telemetry-spool-test-{name}-{}", std::process::id()));
@@ -74,7 +62,7 @@ async fn an_outage_fills_the_spool_not_the_queue_and_everything_arrives_once() {
     let sink = guard.sink().unwrap();
     for chunk in 0..20u64 {
         telemetry_core::with_sink(sink.clone(), || {
-            (0..1000).for_each(|i| telemetry_core::emit(Numbered { n: chunk * 1000 + i }))
+            (0..1000).for_each(|i| telemetry_core::emit(Numbered::new(chunk * 1000 + i)))
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
@@ -104,7 +92,7 @@ async fn events_left_at_shutdown_are_sent_by_the_next_start() {
         .start()
         .unwrap();
     telemetry_core::with_sink(first.sink().unwrap(), || {
-        (0..300).for_each(|n| telemetry_core::emit(Numbered { n }))
+        (0..300).for_each(|n| telemetry_core::emit(Numbered::new(n)))
     });
     let stats = first.shutdown(Duration::from_millis(500));
     invariant(&stats);
@@ -147,7 +135,7 @@ async fn the_size_cap_drops_the_newest_and_counts_them() {
         .start()
         .unwrap();
     telemetry_core::with_sink(guard.sink().unwrap(), || {
-        (0..1000).for_each(|n| telemetry_core::emit(Numbered { n }))
+        (0..1000).for_each(|n| telemetry_core::emit(Numbered::new(n)))
     });
     assert!(!guard.flush(Duration::from_millis(300)), "the collector is down");
     let stats = guard.shutdown(Duration::from_millis(300));
@@ -169,11 +157,11 @@ async fn a_batch_the_collector_always_fails_is_given_up_and_does_not_block_the_s
         .start()
         .unwrap();
     telemetry_core::with_sink(guard.sink().unwrap(), || {
-        (0..50).for_each(|n| telemetry_core::emit(Numbered { n }))
+        (0..50).for_each(|n| telemetry_core::emit(Numbered::new(n)))
     });
     assert!(guard.flush(Duration::from_secs(20)));
     telemetry_core::with_sink(guard.sink().unwrap(), || {
-        (50..60).for_each(|n| telemetry_core::emit(Numbered { n }))
+        (50..60).for_each(|n| telemetry_core::emit(Numbered::new(n)))
     });
     assert!(guard.flush(Duration::from_secs(20)));
     let stats = guard.shutdown(Duration::from_secs(5));
@@ -199,7 +187,7 @@ fn child_main(dir: &str, endpoint: &str) -> ! {
     loop {
         telemetry_core::with_sink(sink.clone(), || {
             for _ in 0..200 {
-                telemetry_core::emit(Numbered { n });
+                telemetry_core::emit(Numbered::new(n));
                 n += 1;
             }
         });

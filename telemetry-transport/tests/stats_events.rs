@@ -5,12 +5,12 @@
 
 mod support;
 
+use support::Numbered;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
-use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -39,18 +39,6 @@ impl<S: tracing::Subscriber> Layer<S> for Seen {
     }
 }
 
-#[derive(Serialize)]
-struct Ping {
-    n: u64,
-}
-
-impl TelemetryEvent for Ping {
-    const KIND: &'static EventKind = &EventKind::new("T_PING", 1);
-    fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> {
-        telemetry_core::private::to_object(self)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {
     let seen = Seen::default();
@@ -61,7 +49,7 @@ async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {
         .start()
         .unwrap();
     telemetry_core::with_sink(guard.sink().unwrap(), || {
-        (0..20).for_each(|n| telemetry_core::emit(Ping { n }))
+        (0..20).for_each(|n| telemetry_core::emit(Numbered::new(n)))
     });
     let stats = guard.shutdown(Duration::from_secs(5));
     assert_eq!(stats.delivered, 20);
@@ -86,7 +74,7 @@ async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {
         .values()
         .map(|e| e.event_type.clone())
         .collect();
-    assert_eq!(types.into_iter().collect::<Vec<_>>(), ["T_PING"]);
+    assert_eq!(types.into_iter().collect::<Vec<_>>(), ["T_NUMBERED"]);
 
     // A full queue drops and counts every event, but warns once per burst, not per event.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -100,7 +88,7 @@ async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {
         .start()
         .unwrap();
     telemetry_core::with_sink(tiny.sink().unwrap(), || {
-        (0..1000).for_each(|n| telemetry_core::emit(Ping { n }))
+        (0..1000).for_each(|n| telemetry_core::emit(Numbered::new(n)))
     });
     let dropped = tiny.stats().dropped_by_reason.queue_full;
     assert!(dropped >= 900, "{dropped}");

@@ -21,6 +21,30 @@ use axum::Router;
 use serde_json::{json, Value};
 use telemetry_core::Envelope;
 
+/// The event the transport tests send: numbered, with optional padding to make
+/// it as large as a test needs.
+#[derive(serde::Serialize)]
+pub struct Numbered {
+    pub n: u64,
+    pub padding: String,
+}
+
+impl Numbered {
+    pub fn new(n: u64) -> Self {
+        Numbered {
+            n,
+            padding: String::new(),
+        }
+    }
+}
+
+impl telemetry_core::TelemetryEvent for Numbered {
+    const KIND: &'static telemetry_core::EventKind = &telemetry_core::EventKind::new("T_NUMBERED", 1);
+    fn event_data(&self) -> Result<serde_json::Map<String, Value>, telemetry_core::EventDataError> {
+        telemetry_core::private::to_object(self)
+    }
+}
+
 /// What the collector does with one request.
 #[derive(Clone, Debug)]
 pub enum Action {
