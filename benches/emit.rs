@@ -18,30 +18,9 @@ use std::sync::Arc;
 
 mod common;
 
-use common::Collecting;
+use common::{click, Click, Collecting};
 use criterion::{criterion_group, criterion_main, Criterion};
-use telemetry::{Context, TelemetryEvent};
-
-#[derive(TelemetryEvent, serde::Serialize)]
-#[telemetry(event = "BENCH_CLICK")]
-struct Click {
-    action: &'static str,
-    score: f64,
-    count: u32,
-    ok: bool,
-    item_id: u64,
-}
-
-#[inline(always)]
-fn click(i: u64) -> Click {
-    Click {
-        action: "open",
-        score: 0.5,
-        count: 3,
-        ok: true,
-        item_id: i,
-    }
-}
+use telemetry::Context;
 
 #[inline(never)]
 fn plain(event: Click) {

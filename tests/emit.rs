@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use telemetry::testing::{capture, capture_async, capture_records, CapturingSink};
-use telemetry::{Context, EnvelopeConfig, EventError, FutureExt as _, SpanId, TelemetryEvent, TraceId};
+use telemetry::{Context, EnvelopeConfig, EventError, EventRecord, FutureExt as _, SpanId, TelemetryEvent, TraceId};
 
 #[derive(TelemetryEvent, Serialize)]
 #[telemetry(event = "OE_INTERACT")]
@@ -229,16 +229,48 @@ fn encode_writes_exactly_the_envelope_json() {
     let config = EnvelopeConfig::default()
         .with_service("svc")
         .with_service_version("1.0");
+    let ids = |r: &EventRecord| match r.context() {
+        Some(c) => (
+            format!("\"{}\"", c.trace_id()),
+            format!("\"{}\"", c.span_id().unwrap()),
+            r#""u","sid":"s""#.to_string(),
+        ),
+        None => ("null".into(), "null".into(), r#"null,"sid":null"#.to_string()),
+    };
     for record in &records {
-        assert_eq!(
-            record.encode(&config).unwrap(),
-            record.to_envelope(&config).unwrap().to_json()
+        let (trace, span, uid_sid) = ids(record);
+        // Envelope fields in wire-format order; event_data keys in declaration
+        // order, scrubbed at every depth (`api_token`, `Cookie`).
+        let expected = format!(
+            concat!(
+                r#"{{"event_id":"{}","event_type":"OE_INTERACT","schema_version":1,"timestamp":"{}","#,
+                r#""uid":{},"gdata_id":null,"trace_id":{},"span_id":{},"#,
+                r#""source":{{"service":"svc","service_version":"1.0","sdk":"telemetry-rust/0.1.0"}},"#,
+                r#""event_data":{{"action":"click","api_token":"[REDACTED]","nested":{{"headers":[{{"Cookie":"[REDACTED]","accept":"json"}}]}}}}}}"#
+            ),
+            record.event_id(),
+            record.timestamp(),
+            uid_sid,
+            trace,
+            span
         );
+        let encoded = record.encode(&config).unwrap();
+        assert_eq!(String::from_utf8(encoded.clone()).unwrap(), expected);
+        // And it is a valid envelope by the wire format's own rules.
+        let parsed: telemetry::Envelope = serde_json::from_slice(&encoded).unwrap();
+        assert_eq!(parsed, record.to_envelope(&config).unwrap());
     }
+    // encode_into appends, and leaves the buffer as it was on error.
+    let mut batch = b"[".to_vec();
+    records[0].encode_into(&config, &mut batch).unwrap();
+    assert_eq!(&batch[1..], records[0].encode(&config).unwrap());
     let ((), huge) = capture_records(|| {
         telemetry::emit(Huge {
             blob: "x".repeat(70_000),
         })
     });
     assert!(matches!(huge[0].encode(&config), Err(EventError::TooLarge { .. })));
+    let before = batch.clone();
+    assert!(huge[0].encode_into(&config, &mut batch).is_err());
+    assert_eq!(batch, before);
 }

@@ -15,9 +15,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::context::{Context, LentContext};
+use crate::data_writer::DataWriter;
 use crate::dispatch::{dispatch_payload_at, has_sink};
 use crate::event::{EventDataError, EventKind, EventPayload};
 pub use crate::field_value::FieldValue;
@@ -353,19 +353,35 @@ impl EventPayload for CallEvent {
         &self.site.kind
     }
 
-    fn event_data(&self) -> Result<Map<String, Value>, EventDataError> {
-        let mut data = Map::new();
-        data.insert("function".into(), self.site.function.into());
-        data.insert("module".into(), self.site.module.into());
-        data.insert("duration_us".into(), self.duration_us.into());
-        data.insert(
-            "outcome".into(),
-            crate::private::to_value(&self.outcome).map_err(EventDataError::Serialize)?,
-        );
-        data.insert("error".into(), self.error.clone().map_or(Value::Null, Value::String));
-        let fields = self.fields.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect();
-        data.insert("fields".into(), Value::Object(fields));
-        Ok(data)
+    fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> {
+        out.serialize(&CallData {
+            function: self.site.function,
+            module: self.site.module,
+            duration_us: self.duration_us,
+            outcome: self.outcome,
+            error: self.error.as_deref(),
+            fields: FieldsObject(&self.fields),
+        })
+    }
+}
+
+/// wire-format.md's `event_data` of an instrumented call, as written.
+#[derive(Serialize)]
+struct CallData<'a> {
+    function: &'static str,
+    module: &'static str,
+    duration_us: u64,
+    outcome: Outcome,
+    error: Option<&'a str>,
+    fields: FieldsObject<'a>,
+}
+
+/// The call's fields as a JSON object, in the order they were first set.
+struct FieldsObject<'a>(&'a Fields);
+
+impl Serialize for FieldsObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k.as_ref(), v)))
     }
 }
 

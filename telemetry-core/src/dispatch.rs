@@ -221,11 +221,11 @@ fn report_sink_panic() {
 /// sink (on the transport's worker).
 ///
 /// ```
-/// # use telemetry_core::{EventKind, TelemetryEvent, EventDataError};
+/// # use telemetry_core::{DataWriter, EventKind, TelemetryEvent, EventDataError};
 /// # struct Ping;
 /// # impl TelemetryEvent for Ping {
 /// #     const KIND: &'static EventKind = &EventKind::new("PING", 1);
-/// #     fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> { Ok(Default::default()) }
+/// #     fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> { out.serialize(&serde_json::Map::new()) }
 /// # }
 /// telemetry_core::emit(Ping); // no sink installed: nothing happens, nothing fails
 /// ```
@@ -238,11 +238,11 @@ impl Context {
     /// Emits a typed event with this context instead of the current one.
     ///
     /// ```
-    /// # use telemetry_core::{Context, EventKind, TelemetryEvent, EventDataError};
+    /// # use telemetry_core::{Context, DataWriter, EventKind, TelemetryEvent, EventDataError};
     /// # struct Ping;
     /// # impl TelemetryEvent for Ping {
     /// #     const KIND: &'static EventKind = &EventKind::new("PING", 1);
-    /// #     fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> { Ok(Default::default()) }
+    /// #     fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> { out.serialize(&serde_json::Map::new()) }
     /// # }
     /// let events = telemetry_core::testing::capture(|| {
     ///     Context::new().with_uid("u7").emit(Ping);

@@ -70,10 +70,11 @@ pub struct Source {
     pub sdk: String,
 }
 
-/// A borrowed view of an [`Envelope`] that serializes to the same bytes: what
-/// [`EventRecord::encode`](crate::EventRecord::encode) writes, with no copies.
+/// A borrowed view of an [`Envelope`] without its `event_data`: what
+/// [`EventRecord::encode_into`](crate::EventRecord::encode_into) writes before the
+/// payload writes `event_data` itself. Same field order and rules as [`Envelope`].
 #[derive(Serialize)]
-pub(crate) struct EnvelopeRef<'a> {
+pub(crate) struct EnvelopeHead<'a> {
     #[serde(with = "event_id_serde")]
     pub event_id: &'a uuid::Uuid,
     pub event_type: &'a str,
@@ -85,10 +86,20 @@ pub(crate) struct EnvelopeRef<'a> {
     pub trace_id: Option<TraceId>,
     pub span_id: Option<SpanId>,
     pub source: SourceRef<'a>,
-    pub event_data: &'a Map<String, Value>,
 }
 
-/// The borrowed `source` of [`EnvelopeRef`].
+impl EnvelopeHead<'_> {
+    /// Appends the envelope up to `"event_data":`, ready for the object itself.
+    pub fn write_open(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        // serde_json closed the object; `event_data` is its last field.
+        out.pop();
+        out.extend_from_slice(b",\"event_data\":");
+        Ok(())
+    }
+}
+
+/// The borrowed `source` of [`EnvelopeHead`].
 #[derive(Serialize)]
 pub(crate) struct SourceRef<'a> {
     pub service: &'a str,

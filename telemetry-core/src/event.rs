@@ -10,8 +10,10 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::context::Context;
-use crate::envelope::{Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES};
+use crate::data_writer::DataWriter;
+use crate::envelope::{Envelope, EnvelopeConfig, MAX_EVENT_BYTES};
 use crate::ids::new_event_id;
+use crate::scrub::Scrubber;
 use crate::timestamp::Timestamp;
 
 /// An event kind: the `event_type` and `schema_version` of the wire format.
@@ -54,15 +56,49 @@ impl fmt::Display for EventKind {
 }
 
 /// A typed event kind. Derive it with `#[derive(TelemetryEvent)]`; implement it by
-/// hand only for payloads a derive cannot describe.
+/// hand only for payloads a derive cannot describe:
+///
+/// ```
+/// use telemetry_core::{DataWriter, EventDataError, EventKind, TelemetryEvent};
+///
+/// #[derive(serde::Serialize)]
+/// struct Heartbeat { healthy: bool }
+///
+/// impl TelemetryEvent for Heartbeat {
+///     const KIND: &'static EventKind = &EventKind::new("SYS_HEARTBEAT", 1);
+///     fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> {
+///         out.serialize(self)
+///     }
+/// }
+///
+/// let data = Heartbeat { healthy: true }.event_data().unwrap();
+/// assert_eq!(data["healthy"], true);
+/// ```
 pub trait TelemetryEvent: Send + 'static {
     /// The kind every value of this type has.
     const KIND: &'static EventKind;
 
-    /// The `event_data` object: the value serialized, with `redact` fields
-    /// replaced and `skip` fields left out. Scrubbing by key comes later, from
-    /// the sink's [`EnvelopeConfig`].
-    fn event_data(&self) -> Result<Map<String, Value>, EventDataError>;
+    /// Writes the `event_data` object: the value serialized, with `redact` fields
+    /// replaced and `skip` fields left out. The writer applies the sink's
+    /// scrubbing by key on the way (see [`DataWriter`]).
+    fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError>;
+
+    /// The `event_data` object as a JSON map, before scrubbing by key (`redact`
+    /// and `skip` applied): for tests and tools. Sinks write JSON directly
+    /// ([`EventRecord::encode_into`]).
+    fn event_data(&self) -> Result<Map<String, Value>, EventDataError> {
+        data_object(|out| self.write_event_data(out))
+    }
+}
+
+/// The `event_data` a writing function produces, read back as a map (unscrubbed).
+fn data_object(
+    write: impl FnOnce(&mut DataWriter<'_>) -> Result<(), EventDataError>,
+) -> Result<Map<String, Value>, EventDataError> {
+    let mut json = Vec::new();
+    let unscrubbed = Scrubber::disabled();
+    write(&mut DataWriter::new(&mut json, &unscrubbed))?;
+    serde_json::from_slice(&json).map_err(EventDataError::Serialize)
 }
 
 /// The object-safe face of an event payload, so a record can hold any kind.
@@ -71,16 +107,16 @@ pub trait TelemetryEvent: Send + 'static {
 pub trait EventPayload: Send + 'static {
     /// The payload's kind.
     fn kind(&self) -> &'static EventKind;
-    /// Builds the `event_data` object (see [`TelemetryEvent::event_data`]).
-    fn event_data(&self) -> Result<Map<String, Value>, EventDataError>;
+    /// Writes `event_data` (see [`TelemetryEvent::write_event_data`]).
+    fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError>;
 }
 
 impl<E: TelemetryEvent> EventPayload for E {
     fn kind(&self) -> &'static EventKind {
         E::KIND
     }
-    fn event_data(&self) -> Result<Map<String, Value>, EventDataError> {
-        TelemetryEvent::event_data(self)
+    fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> {
+        TelemetryEvent::write_event_data(self, out)
     }
 }
 
@@ -220,27 +256,24 @@ impl EventRecord {
         self.context.as_ref()
     }
 
-    /// The payload's `event_data`, scrubbed per `config`, with the kind for errors.
-    fn scrubbed_event_data(
-        &self,
-        config: &EnvelopeConfig,
-    ) -> Result<(&'static EventKind, serde_json::Map<String, serde_json::Value>), EventError> {
-        let kind = self.kind();
-        let mut event_data = self
-            .payload
-            .event_data()
-            .map_err(|source| EventError::Data { kind, source })?;
-        config.scrubber().scrub_map(&mut event_data);
-        Ok((kind, event_data))
+    /// The event's wire JSON, written once: what a transport puts in its batch.
+    /// See [`encode_into`](Self::encode_into).
+    pub fn encode(&self, config: &EnvelopeConfig) -> Result<Vec<u8>, EventError> {
+        let mut json = Vec::with_capacity(384);
+        self.encode_into(config, &mut json)?;
+        Ok(json)
     }
 
-    /// The event's wire JSON, written once: what a transport puts in its batch.
-    /// The same bytes as `to_envelope(config)?.to_json()`, without building the
-    /// owned envelope (no copies of the ids and names).
-    pub fn encode(&self, config: &EnvelopeConfig) -> Result<Vec<u8>, EventError> {
-        let (kind, event_data) = self.scrubbed_event_data(config)?;
+    /// Appends the event's wire JSON to `out`: the envelope, then `event_data`
+    /// serialized straight from the typed payload, redacted and scrubbed per
+    /// `config`, then the 64 KiB check. Nothing is built in between (no
+    /// `serde_json::Value`), so a transport can write a whole batch into one
+    /// buffer. On error `out` is left as it was.
+    pub fn encode_into(&self, config: &EnvelopeConfig, out: &mut Vec<u8>) -> Result<(), EventError> {
+        let kind = self.kind();
+        let start = out.len();
         let ctx = self.context.as_ref();
-        let wire = crate::envelope::EnvelopeRef {
+        let head = crate::envelope::EnvelopeHead {
             event_id: &self.event_id,
             event_type: kind.name(),
             schema_version: kind.version(),
@@ -255,48 +288,32 @@ impl EventRecord {
                 service_version: config.service_version(),
                 sdk: crate::envelope::SDK,
             },
-            event_data: &event_data,
         };
-        let mut json = Vec::with_capacity(384);
-        serde_json::to_writer(&mut json, &wire).map_err(|e| EventError::Data {
-            kind,
-            source: EventDataError::Serialize(e),
-        })?;
-        if json.len() > MAX_EVENT_BYTES {
-            return Err(EventError::TooLarge {
-                kind,
-                bytes: json.len(),
-            });
+        let written = head.write_open(out).map_err(EventDataError::Serialize).and_then(|()| {
+            self.payload
+                .write_event_data(&mut DataWriter::new(out, config.scrubber()))
+        });
+        if let Err(source) = written {
+            out.truncate(start);
+            return Err(EventError::Data { kind, source });
         }
-        Ok(json)
-    }
-
-    /// Builds the wire envelope: `event_data` from the payload, scrubbed per
-    /// `config`, then checked against the 64 KiB limit.
-    pub fn to_envelope(&self, config: &EnvelopeConfig) -> Result<Envelope, EventError> {
-        let (kind, event_data) = self.scrubbed_event_data(config)?;
-        let ctx = self.context.as_ref();
-        let envelope = Envelope {
-            event_id: self.event_id,
-            event_type: kind.name().to_string(),
-            schema_version: std::num::NonZeroU32::new(kind.version()).unwrap_or(std::num::NonZeroU32::MIN),
-            timestamp: self.timestamp,
-            uid: ctx.and_then(Context::uid).map(str::to_owned),
-            sid: ctx.and_then(Context::sid).map(str::to_owned),
-            gdata_id: ctx.and_then(Context::gdata_id).map(str::to_owned),
-            trace_id: ctx.map(Context::trace_id),
-            span_id: ctx.and_then(Context::span_id),
-            source: Source {
-                service: config.service().to_string(),
-                service_version: config.service_version().map(str::to_owned),
-                sdk: crate::envelope::SDK.to_string(),
-            },
-            event_data,
-        };
-        let bytes = envelope.encoded_len();
+        out.push(b'}');
+        let bytes = out.len() - start;
         if bytes > MAX_EVENT_BYTES {
+            out.truncate(start);
             return Err(EventError::TooLarge { kind, bytes });
         }
-        Ok(envelope)
+        Ok(())
+    }
+
+    /// The wire envelope: [`encode`](Self::encode)'s bytes read back, so it is
+    /// exactly what a transport would send (and checked by the envelope's own
+    /// deserialization rules on the way). For tests and sinks that print.
+    pub fn to_envelope(&self, config: &EnvelopeConfig) -> Result<Envelope, EventError> {
+        let json = self.encode(config)?;
+        serde_json::from_slice(&json).map_err(|e| EventError::Data {
+            kind: self.kind(),
+            source: EventDataError::Serialize(e),
+        })
     }
 }

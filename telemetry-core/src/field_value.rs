@@ -71,6 +71,23 @@ impl PartialEq for FieldValue {
     }
 }
 
+impl Serialize for FieldValue {
+    /// As the value it captured: scalars directly, anything else as its JSON
+    /// (a `RawValue`, which a scrubbing serializer reads and scrubs inside).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FieldValue::Null => serializer.serialize_unit(),
+            FieldValue::Bool(b) => serializer.serialize_bool(*b),
+            FieldValue::I64(n) => serializer.serialize_i64(*n),
+            FieldValue::U64(n) => serializer.serialize_u64(*n),
+            FieldValue::F32(f) => serializer.serialize_f32(*f),
+            FieldValue::F64(f) => serializer.serialize_f64(*f),
+            FieldValue::Str(s) => serializer.serialize_str(s),
+            FieldValue::Json(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
 impl std::fmt::Display for FieldValue {
     /// As JSON text (what a span records).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -36,6 +36,8 @@ fn parse_lower_hex(s: &str, len: usize) -> Option<u128> {
     u128::from_str_radix(s, 16).ok()
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 macro_rules! hex_id {
     ($(#[$doc:meta])* $name:ident, $int:ident, $nonzero:ty, $hex_len:expr, $what:expr) => {
         $(#[$doc])*
@@ -64,11 +66,24 @@ macro_rules! hex_id {
             pub const fn to_int(self) -> $int {
                 self.0.get()
             }
+
+            /// The id as its lowercase hex text, without allocating.
+            pub fn to_hex(self) -> [u8; $hex_len] {
+                let mut out = [0u8; $hex_len];
+                let mut value = self.0.get();
+                for digit in out.iter_mut().rev() {
+                    *digit = HEX_DIGITS[(value & 0xf) as usize];
+                    value >>= 4;
+                }
+                out
+            }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{:0width$x}", self.0.get(), width = $hex_len)
+                let hex = self.to_hex();
+                // Only ASCII hex digits were written.
+                f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
             }
         }
 
@@ -90,7 +105,8 @@ macro_rules! hex_id {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
+                let hex = self.to_hex();
+                serializer.serialize_str(std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?)
             }
         }
 
@@ -169,6 +185,7 @@ mod tests {
             let t = TraceId::random();
             assert_eq!(t.to_string().parse::<TraceId>().unwrap(), t);
             assert_eq!(t.to_string().len(), 32);
+            assert_eq!(t.to_string(), format!("{:032x}", t.to_int()));
         }
         assert_eq!(SpanId::from_int(1).unwrap().to_string(), "0000000000000001");
         assert!("000000000000000A".parse::<SpanId>().is_err(), "uppercase");

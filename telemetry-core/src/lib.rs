@@ -7,6 +7,7 @@
 mod call;
 mod catalog;
 mod context;
+mod data_writer;
 mod dispatch;
 mod envelope;
 mod event;
@@ -23,6 +24,7 @@ pub mod testing;
 pub use call::{record, Outcome};
 pub use catalog::{Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin};
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
+pub use data_writer::{DataWriter, KeyRules};
 pub use dispatch::{dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink};
 pub use envelope::{default_service_name, Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES, SDK};
 pub use event::{EventDataError, EventError, EventKind, EventPayload, EventRecord, TelemetryEvent};

@@ -14,6 +14,7 @@ pub use crate::field_value::FieldValue;
 pub fn serialize_field<T: Serialize + ?Sized>(value: &T) -> FieldValue {
     FieldValue::capture(value)
 }
+pub use crate::data_writer::{DataWriter, KeyRules};
 pub use crate::event::{EventDataError, EventKind, TelemetryEvent};
 pub use tracing;
 
@@ -35,62 +36,6 @@ pub const REDACTED_SCHEMA_KEY: &str = "x-telemetry-redacted";
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Value> {
     let text = serde_json::to_vec(value)?;
     serde_json::from_slice(&text)
-}
-
-/// Serializes an event value into its `event_data` object.
-pub fn to_object<T: Serialize + ?Sized>(value: &T) -> Result<Map<String, Value>, EventDataError> {
-    match to_value(value).map_err(EventDataError::Serialize)? {
-        Value::Object(map) => Ok(map),
-        other => Err(EventDataError::NotAnObject(json_type_name(&other))),
-    }
-}
-
-fn json_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Replaces the value under `key`, if serde wrote one (it may have been skipped).
-pub fn redact_key(data: &mut Map<String, Value>, key: &str) {
-    if let Some(v) = data.get_mut(key) {
-        *v = Value::String(REDACTED.to_string());
-    }
-}
-
-/// Removes `key` (a `#[telemetry(skip)]` field).
-pub fn remove_key(data: &mut Map<String, Value>, key: &str) {
-    data.remove(key);
-}
-
-/// The keys a `#[serde(flatten)]` field contributes to its parent.
-fn flattened_keys<T: Serialize + ?Sized>(value: &T) -> Result<Vec<String>, EventDataError> {
-    match serde_json::to_value(value).map_err(EventDataError::Serialize)? {
-        Value::Object(map) => Ok(map.into_iter().map(|(k, _)| k).collect()),
-        // `flatten` of `None` contributes nothing.
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// Redacts every key a flattened field contributed.
-pub fn redact_flattened<T: Serialize + ?Sized>(data: &mut Map<String, Value>, value: &T) -> Result<(), EventDataError> {
-    for key in flattened_keys(value)? {
-        redact_key(data, &key);
-    }
-    Ok(())
-}
-
-/// Removes every key a flattened field contributed.
-pub fn remove_flattened<T: Serialize + ?Sized>(data: &mut Map<String, Value>, value: &T) -> Result<(), EventDataError> {
-    for key in flattened_keys(value)? {
-        data.remove(&key);
-    }
-    Ok(())
 }
 
 /// The schema of a redacted value.

@@ -92,25 +92,45 @@ impl Scrubber {
             let mut flat = [0u8; ASCII_FAST_LEN];
             let mut words = [0u8; 2 * ASCII_FAST_LEN];
             let (flat_len, words_len) = normalize_ascii(key.as_bytes(), &mut flat, &mut words);
-            // Only ASCII bytes were written, so both are valid UTF-8.
-            let flat = std::str::from_utf8(&flat[..flat_len]).unwrap_or_default();
-            let words = std::str::from_utf8(&words[..words_len]).unwrap_or_default();
-            return self.normalized_matches(flat, words);
+            return self.normalized_matches(&flat[..flat_len], &words[..words_len]);
         }
-        self.normalized_matches(&normalize_key(key, false), &normalize_key(key, true))
+        self.normalized_matches(
+            normalize_key(key, false).as_bytes(),
+            normalize_key(key, true).as_bytes(),
+        )
     }
 
     /// The rules, on a key read flat (`-`, `.`, ` ` as `_`, lowercase) and as words
-    /// (camelCase humps split too).
-    fn normalized_matches(&self, flat: &str, words: &str) -> bool {
-        if SUBSTRING_PATTERNS.iter().any(|p| flat.contains(p)) || self.extra.iter().any(|p| flat.contains(p.as_str())) {
+    /// (camelCase humps split too). Runs for every key of every event on the
+    /// transport's worker, so the built-in substrings are found in one pass that
+    /// compares only where a pattern can start.
+    fn normalized_matches(&self, flat: &[u8], words: &[u8]) -> bool {
+        let mut has_auth = false;
+        for (i, &b) in flat.iter().enumerate() {
+            if !PATTERN_STARTS[usize::from(b)] {
+                continue;
+            }
+            let rest = &flat[i..];
+            if SUBSTRING_PATTERNS.iter().any(|p| rest.starts_with(p.as_bytes())) {
+                return true;
+            }
+            has_auth |= rest.starts_with(b"auth");
+        }
+        if self.extra.iter().any(|p| contains(flat, p.as_bytes())) {
             return true;
         }
-        words.split('_').any(|w| WORD_PATTERNS.contains(&w))
-            || has_auth_other_than_author(words)
-            // Odd casing (`aUth`) can split `auth` itself into two words; then the
-            // word reading has no `auth` at all, and the flat reading decides.
-            || (flat.contains("auth") && !words.contains("auth"))
+        if words
+            .split(|&b| b == b'_')
+            .any(|w| WORD_PATTERNS.iter().any(|p| p.as_bytes() == w))
+        {
+            return true;
+        }
+        // `auth` in the words (where humps split them) is always also in the flat key.
+        has_auth
+            && (has_auth_other_than_author(words)
+                // Odd casing (`aUth`) can split `auth` itself into two words; then the
+                // word reading has no `auth` at all, and the flat reading decides.
+                || !contains(words, b"auth"))
     }
 
     /// Scrubs every object in `value`, at any depth.
@@ -182,14 +202,31 @@ fn normalize_key(key: &str, split_humps: bool) -> String {
     out
 }
 
+/// The bytes a built-in substring pattern (or `auth`) starts with.
+const PATTERN_STARTS: [bool; 256] = {
+    let mut starts = [false; 256];
+    let mut i = 0;
+    while i < SUBSTRING_PATTERNS.len() {
+        starts[SUBSTRING_PATTERNS[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    starts[b'a' as usize] = true;
+    starts
+};
+
+/// Whether `needle` occurs in `haystack` (keys are short: a plain scan).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// `auth` anywhere in a normalized key, except where the word is `author` or `authors`.
-fn has_auth_other_than_author(key: &str) -> bool {
-    key.match_indices("auth").any(|(at, _)| {
+fn has_auth_other_than_author(key: &[u8]) -> bool {
+    (0..key.len()).filter(|&at| key[at..].starts_with(b"auth")).any(|at| {
         // The rest of the word after `auth`: `or`/`ors` make it `author(s)` (also
         // `coauthor`), anything else (`orization`, `_token`, ``) is an auth value.
         let rest = &key[at + 4..];
-        let tail = &rest[..rest.find('_').unwrap_or(rest.len())];
-        tail != "or" && tail != "ors"
+        let tail = &rest[..rest.iter().position(|&b| b == b'_').unwrap_or(rest.len())];
+        tail != b"or" && tail != b"ors"
     })
 }
 
@@ -411,7 +448,7 @@ mod tests {
         #[test]
         fn ascii_fast_path_agrees_with_the_general_path(key in "[a-zA-Z0-9_. -]{0,64}") {
             let s = Scrubber::default();
-            let general = s.normalized_matches(&normalize_key(&key, false), &normalize_key(&key, true));
+            let general = s.normalized_matches(normalize_key(&key, false).as_bytes(), normalize_key(&key, true).as_bytes());
             prop_assert_eq!(s.key_matches(&key), general);
         }
 

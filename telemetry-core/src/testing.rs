@@ -61,11 +61,11 @@ impl CapturingSink {
 /// Runs `f` and returns the events it emitted on this thread.
 ///
 /// ```
-/// # use telemetry_core::{Context, EventKind, TelemetryEvent, EventDataError};
+/// # use telemetry_core::{Context, DataWriter, EventKind, TelemetryEvent, EventDataError};
 /// # struct Ping;
 /// # impl TelemetryEvent for Ping {
 /// #     const KIND: &'static EventKind = &EventKind::new("PING", 1);
-/// #     fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> { Ok(Default::default()) }
+/// #     fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> { out.serialize(&serde_json::Map::new()) }
 /// # }
 /// let events = telemetry_core::testing::capture(|| telemetry_core::emit(Ping));
 /// assert_eq!(events.len(), 1);

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::FormatItem;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
 const WIRE_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
@@ -77,19 +77,72 @@ impl Timestamp {
             UNIX_EPOCH - magnitude
         }
     }
+}
 
-    fn to_datetime(self) -> Option<OffsetDateTime> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.unix_micros) * 1000).ok()
+impl Timestamp {
+    /// The wire text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, written without allocating:
+    /// the transport writes one per event, so this is a few divisions, not a
+    /// general date formatter. Instants outside years 0000-9999 (never a clock
+    /// reading) are written as the epoch rather than failing a whole event.
+    pub fn to_wire_bytes(self) -> [u8; 27] {
+        const MICROS_PER_DAY: i64 = 86_400_000_000;
+        // 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
+        const MIN: i64 = -62_167_219_200_000_000;
+        const MAX: i64 = 253_402_300_800_000_000;
+        let micros = if (MIN..MAX).contains(&self.unix_micros) {
+            self.unix_micros
+        } else {
+            0
+        };
+        let days = micros.div_euclid(MICROS_PER_DAY);
+        let of_day = micros.rem_euclid(MICROS_PER_DAY);
+        let (year, month, day) = civil_from_days(days);
+        let secs = of_day / 1_000_000;
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut out[0..4], year as u64);
+        put_digits(&mut out[5..7], u64::from(month));
+        put_digits(&mut out[8..10], u64::from(day));
+        put_digits(&mut out[11..13], (secs / 3600) as u64);
+        put_digits(&mut out[14..16], (secs / 60 % 60) as u64);
+        put_digits(&mut out[17..19], (secs % 60) as u64);
+        put_digits(&mut out[20..26], (of_day % 1_000_000) as u64);
+        out
     }
+}
+
+/// Writes `value` as decimal digits filling `out`, zero-padded on the left.
+fn put_digits(out: &mut [u8], mut value: u64) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01: the era arithmetic
+/// published by Howard Hinnant ("chrono-Compatible Low-Level Date Algorithms"),
+/// eras of 400 years starting on March 1st so leap days fall at a year's end.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Every i64 of microseconds is inside `time`'s range (+-9999 years) except far
-        // outliers; those clamp to the epoch rather than fail a whole event.
-        let dt = self.to_datetime().unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let text = dt.format(WIRE_FORMAT).map_err(|_| fmt::Error)?;
-        f.write_str(&text)
+        let bytes = self.to_wire_bytes();
+        // Only ASCII digits and punctuation were written.
+        f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -119,7 +172,8 @@ impl std::str::FromStr for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let bytes = self.to_wire_bytes();
+        serializer.serialize_str(std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -167,6 +221,42 @@ mod tests {
         ] {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad} should be refused");
         }
+    }
+
+    proptest::proptest! {
+        /// The hand-written formatter agrees with the `time` crate over years 0000-9999.
+        #[test]
+        fn formatting_agrees_with_the_time_crate(micros in -62_167_219_200_000_000i64..253_402_300_800_000_000) {
+            let expected = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+                .unwrap()
+                .format(WIRE_FORMAT)
+                .unwrap();
+            let t = Timestamp { unix_micros: micros };
+            proptest::prop_assert_eq!(t.to_string(), expected);
+            proptest::prop_assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn leap_days_and_range_ends_format_exactly() {
+        for (text, micros) in [
+            ("2024-02-29T23:59:59.999999Z", 1_709_251_199_999_999),
+            ("2000-02-29T00:00:00.000000Z", 951_782_400_000_000),
+            ("1969-12-31T23:59:59.999999Z", -1),
+            ("0000-01-01T00:00:00.000000Z", -62_167_219_200_000_000),
+            ("9999-12-31T23:59:59.999999Z", 253_402_300_799_999_999),
+        ] {
+            assert_eq!(Timestamp { unix_micros: micros }.to_string(), text);
+        }
+        // Outside the four-digit years: the epoch, not a failed event.
+        assert_eq!(
+            Timestamp { unix_micros: i64::MAX }.to_string(),
+            "1970-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            Timestamp { unix_micros: i64::MIN }.to_string(),
+            "1970-01-01T00:00:00.000000Z"
+        );
     }
 
     #[test]

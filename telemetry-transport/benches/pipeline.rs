@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use serde::Serialize;
-use telemetry_core::{EventDataError, EventKind, TelemetryEvent};
+use telemetry_core::{DataWriter, EventDataError, EventKind, TelemetryEvent};
 use telemetry_transport::{Pipeline, PipelineGuard};
 
 #[derive(Serialize)]
@@ -31,8 +31,8 @@ struct Click {
 
 impl TelemetryEvent for Click {
     const KIND: &'static EventKind = &EventKind::new("BENCH_CLICK", 1);
-    fn event_data(&self) -> Result<serde_json::Map<String, serde_json::Value>, EventDataError> {
-        telemetry_core::private::to_object(self)
+    fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> {
+        out.serialize(self)
     }
 }
 

@@ -16,7 +16,7 @@ pub fn generate(event: &Event) -> TokenStream {
     // Checked present and valid before generation.
     let name = event.name.as_ref().map(|l| l.value()).unwrap_or_default();
     let version = event.version.as_ref().map_or(1, |(v, _)| *v);
-    let data_steps = event.fields.iter().filter_map(|f| data_step(event, f));
+    let rules = key_rules(event);
     let schema_steps = event.fields.iter().filter_map(|f| schema_step(event, f));
     let doc = option_str(event.doc.as_deref());
     let line = quote_spanned!(ident.span()=> ::core::line!());
@@ -30,16 +30,11 @@ pub fn generate(event: &Event) -> TokenStream {
             impl __tp::TelemetryEvent for #ident {
                 const KIND: &'static __tp::EventKind = &__tp::EventKind::new(#name, #version);
 
-                fn event_data(
+                fn write_event_data(
                     &self,
-                ) -> ::core::result::Result<
-                    __tp::serde_json::Map<::std::string::String, __tp::serde_json::Value>,
-                    __tp::EventDataError,
-                > {
-                    #[allow(unused_mut)]
-                    let mut data = __tp::to_object(self)?;
-                    #(#data_steps)*
-                    ::core::result::Result::Ok(data)
+                    out: &mut __tp::DataWriter<'_>,
+                ) -> ::core::result::Result<(), __tp::EventDataError> {
+                    out.serialize_with(self, &#rules)
                 }
             }
 
@@ -67,20 +62,27 @@ pub fn generate(event: &Event) -> TokenStream {
     }
 }
 
-/// What `event_data` does after serializing for this field: redact or remove it.
-fn data_step(event: &Event, field: &Field) -> Option<TokenStream> {
-    if field.serde.never_serialized {
-        return None;
-    }
-    let member = field.ident;
-    let key = field.key(&event.serde);
-    match (field.redact.is_some(), field.skip.is_some(), field.serde.flatten) {
-        (true, _, false) => Some(quote!(__tp::redact_key(&mut data, #key);)),
-        (true, _, true) => Some(quote!(__tp::redact_flattened(&mut data, &self.#member)?;)),
-        (_, true, false) => Some(quote!(__tp::remove_key(&mut data, #key);)),
-        (_, true, true) => Some(quote!(__tp::remove_flattened(&mut data, &self.#member)?;)),
-        (false, false, _) => None,
-    }
+/// The `KeyRules` for `event_data`'s top-level keys: the serde keys of `redact`
+/// and `skip` fields, plus (found at run time) the keys of flattened ones.
+fn key_rules(event: &Event) -> TokenStream {
+    let serialized = || event.fields.iter().filter(|f| !f.serde.never_serialized);
+    let keys = |pick: fn(&Field) -> bool| {
+        serialized()
+            .filter(|f| pick(f) && !f.serde.flatten)
+            .map(|f| f.key(&event.serde))
+            .collect::<Vec<_>>()
+    };
+    let redact = keys(|f| f.redact.is_some());
+    let skip = keys(|f| f.skip.is_some() && f.redact.is_none());
+    let flattened = serialized().filter(|f| f.serde.flatten).filter_map(|f| {
+        let member = f.ident;
+        match (f.redact.is_some(), f.skip.is_some()) {
+            (true, _) => Some(quote!(.redact_flattened(&self.#member)?)),
+            (false, true) => Some(quote!(.skip_flattened(&self.#member)?)),
+            (false, false) => None,
+        }
+    });
+    quote!(__tp::KeyRules::new(&[#(#redact),*], &[#(#skip),*]) #(#flattened)*)
 }
 
 /// This field's part of the schema; spanned on the type so a missing `JsonSchema`

@@ -40,8 +40,8 @@ impl Numbered {
 
 impl telemetry_core::TelemetryEvent for Numbered {
     const KIND: &'static telemetry_core::EventKind = &telemetry_core::EventKind::new("T_NUMBERED", 1);
-    fn event_data(&self) -> Result<serde_json::Map<String, Value>, telemetry_core::EventDataError> {
-        telemetry_core::private::to_object(self)
+    fn write_event_data(&self, out: &mut telemetry_core::DataWriter<'_>) -> Result<(), telemetry_core::EventDataError> {
+        out.serialize(self)
     }
 }
 
