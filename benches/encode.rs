@@ -6,6 +6,7 @@
 //! - `encode/nested_scrubbed`: a nested object, a map, a list, a redacted field and two keys the
 //!   scrubber replaces;
 //! - `encode/instrumented_call`: the event of an `#[instrumented]` call with two fields;
+//! - `encode/click_5_fields_scrubbing_off`: the first with `Scrubber::disabled()` (what scrubbing costs);
 //! - `serde_json/click_envelope` (the floor): `serde_json::to_vec` of a plain struct holding the
 //!   same envelope and data, no redaction and no scrubbing.
 //!
@@ -105,6 +106,10 @@ fn encode(c: &mut Criterion) {
         let record = &records[0];
         g.bench_function(name, |b| b.iter(|| black_box(record.encode(black_box(&config)))));
     }
+    let unscrubbed = config.clone().with_scrubber(telemetry::Scrubber::disabled());
+    g.bench_function("click_5_fields_scrubbing_off", |b| {
+        b.iter(|| black_box(clicks[0].encode(black_box(&unscrubbed))))
+    });
     g.finish();
 
     let envelope = clicks[0].to_envelope(&config).unwrap();

@@ -185,13 +185,19 @@ enum KeyAction {
 
 /// The action for `key`: the type's rules (top level only), then the scrubber.
 fn action_for(key: &str, rules: Option<&KeyRules<'_>>, scrubber: &Scrubber) -> KeyAction {
-    if let Some(action) = rules.and_then(|r| r.action(key)) {
-        return action;
-    }
-    if scrubber.key_matches(key) {
-        KeyAction::Redact
-    } else {
-        KeyAction::Keep
+    decide(key, rules, || scrubber.key_matches(key))
+}
+
+/// [`action_for`] a struct field's name, which the scrubber can remember.
+fn action_for_field(key: &'static str, rules: Option<&KeyRules<'_>>, scrubber: &Scrubber) -> KeyAction {
+    decide(key, rules, || scrubber.static_key_matches(key))
+}
+
+fn decide(key: &str, rules: Option<&KeyRules<'_>>, scrubbed: impl FnOnce() -> bool) -> KeyAction {
+    match rules.and_then(|r| r.action(key)) {
+        Some(action) => action,
+        None if scrubbed() => KeyAction::Redact,
+        None => KeyAction::Keep,
     }
 }
 
@@ -504,7 +510,7 @@ enum FieldsState<S: Serializer> {
 impl<S: Serializer> Fields<'_, S> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), S::Error> {
         use ser::SerializeStruct as _;
-        let action = action_for(key, self.rules, self.scrubber);
+        let action = action_for_field(key, self.rules, self.scrubber);
         let nested = Scrubbed {
             value,
             scrubber: self.scrubber,

@@ -72,10 +72,11 @@ pub struct Source {
 
 /// A borrowed view of an [`Envelope`] without its `event_data`: what
 /// [`EventRecord::encode_into`](crate::EventRecord::encode_into) writes before the
-/// payload writes `event_data` itself. Same field order and rules as [`Envelope`].
-#[derive(Serialize)]
+/// payload writes `event_data` itself. Same fields, order and text as
+/// [`Envelope`]'s serde serialization (a test compares the two), written by hand
+/// because it runs once per event on the transport's worker: the keys are
+/// constants, and the ids, timestamp and event type need no escaping.
 pub(crate) struct EnvelopeHead<'a> {
-    #[serde(with = "event_id_serde")]
     pub event_id: &'a uuid::Uuid,
     pub event_type: &'a str,
     pub schema_version: u32,
@@ -90,17 +91,67 @@ pub(crate) struct EnvelopeHead<'a> {
 
 impl EnvelopeHead<'_> {
     /// Appends the envelope up to `"event_data":`, ready for the object itself.
-    pub fn write_open(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(&mut *out, self)?;
-        // serde_json closed the object; `event_data` is its last field.
-        out.pop();
-        out.extend_from_slice(b",\"event_data\":");
-        Ok(())
+    pub fn write_open(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"event_id\":\"");
+        out.extend_from_slice(
+            self.event_id
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"\",\"event_type\":\"");
+        // Checked by `EventKind::new`: A-Z, 0-9 and `_` only.
+        out.extend_from_slice(self.event_type.as_bytes());
+        out.extend_from_slice(b"\",\"schema_version\":");
+        out.extend_from_slice(self.schema_version.to_string().as_bytes());
+        out.extend_from_slice(b",\"timestamp\":\"");
+        out.extend_from_slice(&self.timestamp.to_wire_bytes());
+        out.extend_from_slice(b"\",\"uid\":");
+        write_opt_str(out, self.uid);
+        out.extend_from_slice(b",\"sid\":");
+        write_opt_str(out, self.sid);
+        out.extend_from_slice(b",\"gdata_id\":");
+        write_opt_str(out, self.gdata_id);
+        out.extend_from_slice(b",\"trace_id\":");
+        write_opt_hex(out, self.trace_id.map(TraceId::to_hex).as_ref().map(|h| &h[..]));
+        out.extend_from_slice(b",\"span_id\":");
+        write_opt_hex(out, self.span_id.map(SpanId::to_hex).as_ref().map(|h| &h[..]));
+        out.extend_from_slice(b",\"source\":{\"service\":");
+        write_str(out, self.source.service);
+        out.extend_from_slice(b",\"service_version\":");
+        write_opt_str(out, self.source.service_version);
+        out.extend_from_slice(b",\"sdk\":");
+        write_str(out, self.source.sdk);
+        out.extend_from_slice(b"},\"event_data\":");
+    }
+}
+
+/// A JSON string, escaped by serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a `str` to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Hex digits as a JSON string (nothing to escape), or `null`.
+fn write_opt_hex(out: &mut Vec<u8>, hex: Option<&[u8]>) {
+    match hex {
+        Some(hex) => {
+            out.push(b'"');
+            out.extend_from_slice(hex);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
     }
 }
 
 /// The borrowed `source` of [`EnvelopeHead`].
-#[derive(Serialize)]
 pub(crate) struct SourceRef<'a> {
     pub service: &'a str,
     pub service_version: Option<&'a str>,
@@ -255,6 +306,61 @@ mod tests {
             )
         );
         assert_eq!(sample().encoded_len(), text.len());
+    }
+
+    /// The head as `EventRecord::encode_into` writes it, closed with `event_data`.
+    fn written_by_hand(e: &Envelope) -> String {
+        let mut out = Vec::new();
+        EnvelopeHead {
+            event_id: &e.event_id,
+            event_type: &e.event_type,
+            schema_version: e.schema_version.get(),
+            timestamp: e.timestamp,
+            uid: e.uid.as_deref(),
+            sid: e.sid.as_deref(),
+            gdata_id: e.gdata_id.as_deref(),
+            trace_id: e.trace_id,
+            span_id: e.span_id,
+            source: SourceRef {
+                service: &e.source.service,
+                service_version: e.source.service_version.as_deref(),
+                sdk: &e.source.sdk,
+            },
+        }
+        .write_open(&mut out);
+        serde_json::to_writer(&mut out, &e.event_data).unwrap();
+        out.push(b'}');
+        String::from_utf8(out).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The hand-written head is byte for byte serde's serialization of the
+        /// envelope, whatever the strings hold (quotes, controls, any Unicode).
+        #[test]
+        fn the_hand_written_head_is_the_serde_envelope(
+            uid in proptest::option::of(".{0,12}"),
+            sid in proptest::option::of("[\\\"\\\\\\x00-\\x1f a-z]{0,8}"),
+            gdata_id in proptest::option::of(".{0,12}"),
+            service in ".{0,12}",
+            service_version in proptest::option::of(".{0,6}"),
+            version in 1u32..,
+            micros in 0i64..253_402_300_800_000_000,
+            trace in proptest::option::of(1u128..),
+            span in proptest::option::of(1u64..),
+        ) {
+            let mut e = sample();
+            e.uid = uid;
+            e.sid = sid;
+            e.gdata_id = gdata_id;
+            e.source.service = service;
+            e.source.service_version = service_version;
+            e.schema_version = NonZeroU32::new(version).unwrap();
+            e.timestamp = Timestamp::from_system_time(std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros as u64));
+            e.trace_id = trace.and_then(TraceId::from_int);
+            e.span_id = span.and_then(SpanId::from_int);
+            e.event_id = crate::ids::new_event_id(micros as u64 / 1000);
+            proptest::prop_assert_eq!(written_by_hand(&e), String::from_utf8(e.to_json()).unwrap());
+        }
     }
 
     #[test]

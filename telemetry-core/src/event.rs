@@ -289,10 +289,10 @@ impl EventRecord {
                 sdk: crate::envelope::SDK,
             },
         };
-        let written = head.write_open(out).map_err(EventDataError::Serialize).and_then(|()| {
-            self.payload
-                .write_event_data(&mut DataWriter::new(out, config.scrubber()))
-        });
+        head.write_open(out);
+        let written = self
+            .payload
+            .write_event_data(&mut DataWriter::new(out, config.scrubber()));
         if let Err(source) = written {
             out.truncate(start);
             return Err(EventError::Data { kind, source });

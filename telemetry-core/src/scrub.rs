@@ -87,50 +87,29 @@ impl Scrubber {
         if !self.enabled {
             return false;
         }
-        // Keys are nearly always short ASCII: normalize them on the stack.
-        if key.is_ascii() && key.len() <= ASCII_FAST_LEN {
-            let mut flat = [0u8; ASCII_FAST_LEN];
-            let mut words = [0u8; 2 * ASCII_FAST_LEN];
-            let (flat_len, words_len) = normalize_ascii(key.as_bytes(), &mut flat, &mut words);
-            return self.normalized_matches(&flat[..flat_len], &words[..words_len]);
-        }
-        self.normalized_matches(
-            normalize_key(key, false).as_bytes(),
-            normalize_key(key, true).as_bytes(),
-        )
+        with_normalized(key, |flat, words| {
+            builtin_matches(flat, words) || self.extra_matches(flat)
+        })
     }
 
-    /// The rules, on a key read flat (`-`, `.`, ` ` as `_`, lowercase) and as words
-    /// (camelCase humps split too). Runs for every key of every event on the
-    /// transport's worker, so the built-in substrings are found in one pass that
-    /// compares only where a pattern can start.
-    fn normalized_matches(&self, flat: &[u8], words: &[u8]) -> bool {
-        let mut has_auth = false;
-        for (i, &b) in flat.iter().enumerate() {
-            if !PATTERN_STARTS[usize::from(b)] {
-                continue;
-            }
-            let rest = &flat[i..];
-            if SUBSTRING_PATTERNS.iter().any(|p| rest.starts_with(p.as_bytes())) {
-                return true;
-            }
-            has_auth |= rest.starts_with(b"auth");
+    /// [`key_matches`](Self::key_matches) for a key that lives as long as the
+    /// program: a struct's field name, which serde hands over as `&'static str`.
+    ///
+    /// The built-in rules' answer for such a key never changes, so each thread
+    /// remembers it by the key's address (a small direct-mapped table: a miss
+    /// just computes it again). An event's field names are the same on every
+    /// event of its type, so on the transport's worker nearly every lookup hits.
+    pub fn static_key_matches(&self, key: &'static str) -> bool {
+        if !self.enabled {
+            return false;
         }
-        if self.extra.iter().any(|p| contains(flat, p.as_bytes())) {
-            return true;
-        }
-        if words
-            .split(|&b| b == b'_')
-            .any(|w| WORD_PATTERNS.iter().any(|p| p.as_bytes() == w))
-        {
-            return true;
-        }
-        // `auth` in the words (where humps split them) is always also in the flat key.
-        has_auth
-            && (has_auth_other_than_author(words)
-                // Odd casing (`aUth`) can split `auth` itself into two words; then the
-                // word reading has no `auth` at all, and the flat reading decides.
-                || !contains(words, b"auth"))
+        builtin_matches_remembered(key)
+            || (!self.extra.is_empty() && with_normalized(key, |flat, _| self.extra_matches(flat)))
+    }
+
+    /// The configured extra patterns, on a key read flat.
+    fn extra_matches(&self, flat: &[u8]) -> bool {
+        self.extra.iter().any(|p| contains(flat, p.as_bytes()))
     }
 
     /// Scrubs every object in `value`, at any depth.
@@ -158,6 +137,84 @@ impl Scrubber {
             }
         }
     }
+}
+
+/// Calls `f` with `key` read flat (`-`, `.`, ` ` as `_`, lowercase) and as words
+/// (camelCase humps split too).
+fn with_normalized<R>(key: &str, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
+    // Keys are nearly always short ASCII: normalize them on the stack.
+    if key.is_ascii() && key.len() <= ASCII_FAST_LEN {
+        let mut flat = [0u8; ASCII_FAST_LEN];
+        let mut words = [0u8; 2 * ASCII_FAST_LEN];
+        let (flat_len, words_len) = normalize_ascii(key.as_bytes(), &mut flat, &mut words);
+        return f(&flat[..flat_len], &words[..words_len]);
+    }
+    f(
+        normalize_key(key, false).as_bytes(),
+        normalize_key(key, true).as_bytes(),
+    )
+}
+
+/// The wire format's rules, on a key read flat and as words. Runs for every key
+/// of every event on the transport's worker, so the substrings are found in one
+/// pass that compares only where a pattern can start.
+fn builtin_matches(flat: &[u8], words: &[u8]) -> bool {
+    let mut has_auth = false;
+    for (i, &b) in flat.iter().enumerate() {
+        if !PATTERN_STARTS[usize::from(b)] {
+            continue;
+        }
+        let rest = &flat[i..];
+        if SUBSTRING_PATTERNS.iter().any(|p| rest.starts_with(p.as_bytes())) {
+            return true;
+        }
+        has_auth |= rest.starts_with(b"auth");
+    }
+    if words
+        .split(|&b| b == b'_')
+        .any(|w| WORD_PATTERNS.iter().any(|p| p.as_bytes() == w))
+    {
+        return true;
+    }
+    // `auth` in the words (where humps split them) is always also in the flat key.
+    has_auth
+        && (has_auth_other_than_author(words)
+            // Odd casing (`aUth`) can split `auth` itself into two words; then the
+            // word reading has no `auth` at all, and the flat reading decides.
+            || !contains(words, b"auth"))
+}
+
+/// Slots of the per-thread table of remembered answers.
+const REMEMBERED: usize = 256;
+
+/// One remembered answer: the key's address and length, and the answer.
+type Remembered = std::cell::Cell<(usize, usize, bool)>;
+
+thread_local! {
+    static BUILTIN_ANSWERS: [Remembered; REMEMBERED] = const { [const { std::cell::Cell::new((0, 0, false)) }; REMEMBERED] };
+}
+
+/// [`builtin_matches`] for a `'static` key, remembered by its address. Sound
+/// because `'static` text is never freed, so an address and length always
+/// name the same bytes (two equal keys merged by the linker share an answer too).
+fn builtin_matches_remembered(key: &'static str) -> bool {
+    let (addr, len) = (key.as_ptr() as usize, key.len());
+    if len == 0 {
+        return false;
+    }
+    let slot = (addr ^ (addr >> 8) ^ len) % REMEMBERED;
+    BUILTIN_ANSWERS
+        .try_with(|answers| {
+            let (known_addr, known_len, answer) = answers[slot].get();
+            if (known_addr, known_len) == (addr, len) {
+                return answer;
+            }
+            let answer = with_normalized(key, builtin_matches);
+            answers[slot].set((addr, len, answer));
+            answer
+        })
+        // While the thread's locals are torn down: compute it.
+        .unwrap_or_else(|_| with_normalized(key, builtin_matches))
 }
 
 /// Longest key normalized on the stack.
@@ -448,8 +505,27 @@ mod tests {
         #[test]
         fn ascii_fast_path_agrees_with_the_general_path(key in "[a-zA-Z0-9_. -]{0,64}") {
             let s = Scrubber::default();
-            let general = s.normalized_matches(normalize_key(&key, false).as_bytes(), normalize_key(&key, true).as_bytes());
+            let general = builtin_matches(normalize_key(&key, false).as_bytes(), normalize_key(&key, true).as_bytes());
             prop_assert_eq!(s.key_matches(&key), general);
+        }
+
+        /// Remembered answers for `'static` keys are the computed ones, with and
+        /// without extra patterns, however many keys share the table's slots.
+        #[test]
+        fn static_keys_get_the_same_answers(
+            keys in prop::collection::vec("[a-zA-Z_.-]{0,14}|(api|auth|pass|tok|sec)[a-zA-Z_]{0,6}", 1..300),
+            extra in prop::collection::vec("[a-z]{1,3}", 0..2),
+        ) {
+            let scrubbers = [Scrubber::default(), Scrubber::default().with_extra_patterns(extra), Scrubber::disabled()];
+            // Leaked to get `'static` keys, as struct field names are.
+            let keys: Vec<&'static str> = keys.into_iter().map(|k| &*Box::leak(k.into_boxed_str())).collect();
+            for _ in 0..2 {
+                for key in &keys {
+                    for s in &scrubbers {
+                        prop_assert_eq!(s.static_key_matches(key), s.key_matches(key), "{}", key);
+                    }
+                }
+            }
         }
 
         #[test]

@@ -8,11 +8,12 @@
 //!    the queue.
 //! 4. The same throughput for OpenTelemetry's BatchLogProcessor with its OTLP/HTTP
 //!    exporter, sending the same 5-field records to the same kind of server (one
-//!    that reads the body and, to count what arrived, decodes the protobuf).
+//!    that reads the body and answers; what arrived is counted after the run).
 //!
 //! Run: `cargo bench -p telemetry-transport --bench pipeline`
 //! (`BENCH_OUTAGE_SECS` sets the outage length, default 30.)
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
@@ -63,25 +64,19 @@ fn discard_server(rt: &tokio::runtime::Runtime) -> String {
     })
 }
 
-/// An OTLP/HTTP logs endpoint that counts the log records it receives.
-fn otlp_server(rt: &tokio::runtime::Runtime, received: std::sync::Arc<std::sync::atomic::AtomicU64>) -> String {
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use prost::Message as _;
+/// An OTLP/HTTP logs endpoint that, like `discard_server`, reads each body and
+/// answers at once. It keeps the bodies (reference-counted, no copy) so that
+/// [`count_log_records`] can count what arrived after the clock stops: decoding
+/// protobuf during the run would take CPU from the exporter, which ours does not
+/// pay against its discarding server.
+fn otlp_server(rt: &tokio::runtime::Runtime, bodies: Arc<Mutex<Vec<axum::body::Bytes>>>) -> String {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().route(
             "/v1/logs",
             post(move |body: axum::body::Bytes| async move {
-                if let Ok(request) = ExportLogsServiceRequest::decode(body) {
-                    let n: usize = request
-                        .resource_logs
-                        .iter()
-                        .flat_map(|r| &r.scope_logs)
-                        .map(|s| s.log_records.len())
-                        .sum();
-                    received.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                }
+                bodies.lock().unwrap().push(body);
                 ""
             }),
         );
@@ -90,13 +85,26 @@ fn otlp_server(rt: &tokio::runtime::Runtime, received: std::sync::Arc<std::sync:
     })
 }
 
+/// The log records in OTLP/HTTP request bodies.
+fn count_log_records(bodies: &[axum::body::Bytes]) -> u64 {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message as _;
+    bodies
+        .iter()
+        .filter_map(|body| ExportLogsServiceRequest::decode(body.clone()).ok())
+        .flat_map(|request| request.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .map(|s| s.log_records.len() as u64)
+        .sum()
+}
+
 /// Delivered records per second through OpenTelemetry's batch processor, with
 /// its default queue (2048; what overflows is dropped) or one of `queue` records.
 fn otel_throughput(rt: &tokio::runtime::Runtime, events: u64, queue: Option<usize>) -> (f64, u64) {
     use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
     use opentelemetry_otlp::WithExportConfig as _;
-    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let url = otlp_server(rt, received.clone());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let url = otlp_server(rt, bodies.clone());
     let exporter = opentelemetry_otlp::LogExporter::builder()
         .with_http()
         .with_endpoint(url)
@@ -127,7 +135,7 @@ fn otel_throughput(rt: &tokio::runtime::Runtime, events: u64, queue: Option<usiz
     let _ = provider.force_flush();
     let elapsed = start.elapsed();
     let _ = provider.shutdown();
-    let delivered = received.load(std::sync::atomic::Ordering::Relaxed);
+    let delivered = count_log_records(&bodies.lock().unwrap());
     (delivered as f64 / elapsed.as_secs_f64(), delivered)
 }
 
@@ -246,13 +254,64 @@ fn main() {
         "{:<58} {:>11}",
         "  dropped (queue full) during the outage", stats.dropped_by_reason.queue_full
     );
-    // 3. Throughput to the discarding collector.
+    // 3 and 4. Throughput to the discarding collector, ours and OpenTelemetry's
+    // batch processor (same events, same kind of server), in alternating rounds;
+    // both with their default batching and a queue that holds the whole run.
     let events: u64 = if quick { 10_000 } else { 500_000 };
+    let rounds = if quick { 1 } else { 5 };
+    let (mut ours, mut theirs, mut emitting) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (rate, emitted_in) = our_throughput(&healthy_url, events);
+        ours.push(rate);
+        emitting.push(emitted_in.as_secs_f64() * 1000.0);
+        let (rate, delivered) = otel_throughput(&rt, events, Some(events as usize));
+        assert_eq!(
+            delivered, events,
+            "OpenTelemetry lost events with a queue as large as the run"
+        );
+        theirs.push(rate);
+    }
+    let spread = |v: &[f64]| {
+        let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        format!("{lo:.0}-{hi:.0}")
+    };
+    println!(
+        "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
+        format!("delivered to loopback collector ({events} events)"),
+        median(ours.clone()),
+        spread(&ours)
+    );
+    println!(
+        "{:<58} {:>11.1} ms",
+        "  of which emitting (caller's time)",
+        median(emitting)
+    );
+    println!(
+        "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
+        "OpenTelemetry BatchLogProcessor + OTLP/HTTP, same queue",
+        median(theirs.clone()),
+        spread(&theirs)
+    );
+    println!(
+        "{:<58} {:>11.1} x",
+        "  this pipeline / OpenTelemetry (medians)",
+        median(ours.clone()) / median(theirs)
+    );
+    // OpenTelemetry's defaults (queue 2048): what overflows is dropped.
+    let (_, delivered) = otel_throughput(&rt, events, None);
+    println!(
+        "{:<58} {:>11}",
+        format!("OpenTelemetry with its default queue: delivered of {events}"),
+        delivered
+    );
+}
+
+/// Events per second delivered through a pipeline with default batching and a
+/// queue that holds the whole run, and how long the emitting took.
+fn our_throughput(url: &str, events: u64) -> (f64, Duration) {
     let pipeline = Pipeline::builder()
-        .endpoint(&healthy_url)
+        .endpoint(url)
         .queue_capacity(events as usize)
-        .batch_size(1000)
-        .batch_bytes(4 * 1024 * 1024)
         .start()
         .unwrap();
     let sink = pipeline.sink().unwrap();
@@ -263,27 +322,5 @@ fn main() {
     let elapsed = start.elapsed();
     let stats = pipeline.shutdown(Duration::from_secs(5));
     assert_eq!(stats.delivered, events, "{stats:?}");
-    println!(
-        "{:<58} {:>9.0} ev/s",
-        format!("delivered to loopback collector ({events} events)"),
-        events as f64 / elapsed.as_secs_f64()
-    );
-    println!(
-        "{:<58} {:>11.1} ms",
-        "  of which emitting (caller's time)",
-        emitted_in.as_secs_f64() * 1000.0
-    );
-    let ours = events as f64 / elapsed.as_secs_f64();
-
-    // 4. OpenTelemetry's batch processor, same events, same kind of server: with
-    // a queue as large as ours, and with its defaults (queue 2048: the rest dropped).
-    for (label, queue) in [("queue as ours", Some(events as usize)), ("defaults", None)] {
-        let (otel, delivered) = otel_throughput(&rt, events, queue);
-        println!(
-            "{:<58} {:>9.0} ev/s",
-            format!("OpenTelemetry BatchLogProcessor, {label} ({delivered} delivered)"),
-            otel
-        );
-        println!("{:<58} {:>11.1} x", "  this pipeline / OpenTelemetry", ours / otel);
-    }
+    (events as f64 / elapsed.as_secs_f64(), emitted_in)
 }

@@ -16,6 +16,7 @@
 //! Not built yet: OTLP export.
 
 mod backoff;
+mod batch;
 mod config;
 mod sender;
 mod sink;

@@ -9,13 +9,9 @@ use telemetry_core::Timestamp;
 use tokio::sync::watch;
 
 use crate::backoff::{backoff, parse_retry_after, RetryBudget};
+use crate::batch::Batch;
 use crate::config::{PipelineConfig, MAX_BODY_BYTES};
 use crate::stats::Counters;
-
-/// One event as it goes on the wire.
-pub(crate) struct Encoded {
-    pub json: Vec<u8>,
-}
 
 /// What a request's response means for its events.
 enum Response {
@@ -57,7 +53,7 @@ impl Sender {
     /// A 413 splits it; each half is sent the same way. Returns whether every
     /// event reached a final count; not so when shutdown's deadline cut it short
     /// and `spooled` (those events stay on disk, pending).
-    pub async fn deliver(self: Arc<Self>, batch: Vec<Encoded>, spooled: bool) -> bool {
+    pub async fn deliver(self: Arc<Self>, batch: Batch, spooled: bool) -> bool {
         let mut work = vec![batch];
         while let Some(events) = work.pop() {
             let n = events.len() as u64;
@@ -136,16 +132,16 @@ impl Sender {
         }
     }
 
-    async fn post(&self, events: &[Encoded]) -> Response {
-        let mut body = Vec::with_capacity(events.iter().map(|e| e.json.len() + 1).sum::<usize>() + 64);
-        body.extend_from_slice(b"{\"events\":[");
-        for (i, event) in events.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&event.json);
-        }
-        body.extend_from_slice(format!("],\"sent_at\":\"{}\"}}", Timestamp::now()).as_bytes());
+    async fn post(&self, events: &Batch) -> Response {
+        const OPEN: &[u8] = b"{\"events\":[";
+        const SENT_AT: &[u8] = b"],\"sent_at\":\"";
+        // `sent_at` is new on every attempt, so the body is put together per request.
+        let mut body = Vec::with_capacity(OPEN.len() + events.bytes() + SENT_AT.len() + 29);
+        body.extend_from_slice(OPEN);
+        body.extend_from_slice(events.json());
+        body.extend_from_slice(SENT_AT);
+        body.extend_from_slice(&Timestamp::now().to_wire_bytes());
+        body.extend_from_slice(b"\"}");
         if body.len() > MAX_BODY_BYTES && events.len() > 1 {
             // Over the wire format's limit: split without asking.
             return Response::TooLarge;

@@ -15,10 +15,14 @@ use telemetry_core::{EnvelopeConfig, EventRecord};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::batch::Batch;
 use crate::config::PipelineConfig;
-use crate::sender::{Encoded, Sender};
+use crate::sender::Sender;
 use crate::spool::{Cursor, Spool};
 use crate::stats::Counters;
+
+/// The most records taken off the queue in one go.
+const RECEIVE_AT_ONCE: usize = 256;
 
 /// A message to the worker from the guard.
 pub(crate) enum Control {
@@ -48,8 +52,12 @@ pub(crate) struct Worker {
     deadline_tx: Arc<watch::Sender<Option<Instant>>>,
     in_flight: JoinSet<Delivered>,
     max_in_flight: usize,
-    batch: Vec<Encoded>,
-    batch_bytes: usize,
+    /// The batch being filled; events are encoded straight into it.
+    batch: Batch,
+    /// With a spool: where each event is encoded before it is appended.
+    scratch: Vec<u8>,
+    /// Records taken off the queue together, before they are encoded.
+    incoming: Vec<EventRecord>,
     batch_deadline: Option<tokio::time::Instant>,
     shutdown: Option<(Instant, std::sync::mpsc::Sender<()>)>,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
@@ -97,8 +105,9 @@ impl Worker {
             deadline_tx,
             in_flight: JoinSet::new(),
             max_in_flight,
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::default(),
+            scratch: Vec::new(),
+            incoming: Vec::with_capacity(RECEIVE_AT_ONCE),
             batch_deadline: None,
             shutdown: None,
             flushes: Vec::new(),
@@ -115,6 +124,7 @@ impl Worker {
         loop {
             let deadline = self.batch_deadline;
             let has_slot = self.in_flight.len() < self.max_in_flight;
+            let take = self.receive_limit();
             tokio::select! {
                 biased;
                 control = self.control.recv() => match control {
@@ -128,9 +138,9 @@ impl Worker {
                 Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => self.settle(done),
                 // Without a slot and with a full batch, stop taking events: the queue
                 // fills and drops are counted (with a spool, events keep going to disk).
-                record = self.queue.recv(), if has_slot || self.spool.is_some() || !self.batch_full() => match record {
-                    Some(record) => self.add(record),
-                    None => self.note(Control::Shutdown { deadline: Instant::now(), done: std::sync::mpsc::channel().0 }),
+                received = self.queue.recv_many(&mut self.incoming, take), if has_slot || self.spool.is_some() || !self.batch_full() => match received {
+                    0 => self.note(Control::Shutdown { deadline: Instant::now(), done: std::sync::mpsc::channel().0 }),
+                    _ => self.add_incoming(),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() && has_slot => self.dispatch(),
             }
@@ -185,7 +195,7 @@ impl Worker {
 
     /// A batch goes out at its count or its byte limit, whichever comes first.
     fn batch_full(&self) -> bool {
-        self.batch.len() >= self.config.batch_size || self.batch_bytes >= self.config.batch_bytes
+        self.batch.len() >= self.config.batch_size || self.batch.bytes() >= self.config.batch_bytes
     }
 
     fn spool_batch_ready(&self) -> bool {
@@ -239,25 +249,52 @@ impl Worker {
         }
     }
 
-    /// Encodes a record and adds it to the batch (or the spool).
+    /// How many records to take off the queue at once: taking them together
+    /// releases their queue slots in one step (one lock, not one per record).
+    /// Without a spool, no more than the batch has room for (by count).
+    fn receive_limit(&self) -> usize {
+        match self.spool {
+            Some(_) => RECEIVE_AT_ONCE,
+            None => self
+                .config
+                .batch_size
+                .saturating_sub(self.batch.len())
+                .clamp(1, RECEIVE_AT_ONCE),
+        }
+    }
+
+    /// Encodes what `recv_many` took.
+    fn add_incoming(&mut self) {
+        let mut incoming = std::mem::take(&mut self.incoming);
+        for record in incoming.drain(..) {
+            self.add(record);
+        }
+        self.incoming = incoming;
+    }
+
+    /// Encodes a record into the batch (or the spool).
     fn add(&mut self, record: EventRecord) {
-        let json = match record.encode(&self.envelope) {
-            Ok(json) => json,
-            Err(e) => {
-                Counters::add(&self.counters.rejected_invalid, 1);
-                tracing::error!(target: "telemetry::transport", "event rejected before sending: {e}");
-                return;
+        let encoded = match self.spool {
+            None => self.batch.push_with(|out| record.encode_into(&self.envelope, out)),
+            Some(_) => {
+                self.scratch.clear();
+                record.encode_into(&self.envelope, &mut self.scratch)
             }
         };
+        // The payload is freed here, on the worker, not on the caller's thread.
+        drop(record);
+        if let Err(e) = encoded {
+            Counters::add(&self.counters.rejected_invalid, 1);
+            tracing::error!(target: "telemetry::transport", "event rejected before sending: {e}");
+            return;
+        }
         if self.batch_deadline.is_none() {
             self.batch_deadline = Some(tokio::time::Instant::now() + self.config.flush_interval);
         }
         let Some(spool) = self.spool.as_mut() else {
-            self.batch_bytes += json.len() + 1;
-            self.batch.push(Encoded { json });
             return;
         };
-        match spool.append(&json) {
+        match spool.append(&self.scratch) {
             Ok(true) => {
                 self.unflushed += 1;
                 if self.unflushed >= self.config.batch_size as u64 {
@@ -294,10 +331,10 @@ impl Worker {
             Some(spool) => {
                 let start = spool.cursor();
                 match spool.read_batch(self.config.batch_size, self.config.batch_bytes) {
-                    Ok((batch, end)) if !batch.is_empty() => {
-                        let n = batch.len() as u64;
+                    Ok((events, end)) if !events.is_empty() => {
+                        let n = events.len() as u64;
                         (
-                            batch.into_iter().map(|json| Encoded { json }).collect(),
+                            Batch::from_events(events.iter().map(Vec::as_slice)),
                             Some((start, end, n)),
                         )
                     }
@@ -309,20 +346,16 @@ impl Worker {
                 }
             }
             None => {
-                let take = self.batch.len().min(self.config.batch_size);
-                let mut batch: Vec<Encoded> = self.batch.drain(..take).collect();
-                // Respect the byte limit: give back what does not fit.
-                let mut bytes = 0;
-                let keep = batch
-                    .iter()
-                    .position(|e| {
-                        bytes += e.json.len() + 1;
-                        bytes > self.config.batch_bytes
-                    })
-                    .map_or(batch.len(), |i| i.max(1));
-                let rest = batch.split_off(keep);
-                self.batch.splice(0..0, rest);
-                self.batch_bytes = self.batch.iter().map(|e| e.json.len() + 1).sum();
+                // At most batch_size events and batch_bytes bytes (the byte limit can be
+                // crossed by the event that filled the batch: it waits for the next one).
+                let keep = self
+                    .batch
+                    .len()
+                    .min(self.config.batch_size)
+                    .min(self.batch.fitting(self.config.batch_bytes));
+                let mut rest = self.batch.split_off(keep);
+                rest.reserve(self.batch.bytes(), self.batch.len());
+                let batch = std::mem::replace(&mut self.batch, rest);
                 if !self.batch.is_empty() {
                     self.batch_deadline = Some(tokio::time::Instant::now());
                 }
