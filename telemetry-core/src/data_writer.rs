@@ -156,6 +156,9 @@ impl<'k> KeyRules<'k> {
     }
 
     fn action(&self, key: &str) -> Option<KeyAction> {
+        if self.is_empty() {
+            return None;
+        }
         if self.skip.contains(&key) || self.more_skip.iter().any(|k| k == key) {
             Some(KeyAction::Skip)
         } else if self.redact.contains(&key) || self.more_redact.iter().any(|k| k == key) {

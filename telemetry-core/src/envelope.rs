@@ -103,7 +103,7 @@ impl EnvelopeHead<'_> {
         // Checked by `EventKind::new`: A-Z, 0-9 and `_` only.
         out.extend_from_slice(self.event_type.as_bytes());
         out.extend_from_slice(b"\",\"schema_version\":");
-        out.extend_from_slice(self.schema_version.to_string().as_bytes());
+        write_u32(out, self.schema_version);
         out.extend_from_slice(b",\"timestamp\":\"");
         out.extend_from_slice(&self.timestamp.to_wire_bytes());
         out.extend_from_slice(b"\",\"uid\":");
@@ -124,6 +124,21 @@ impl EnvelopeHead<'_> {
         write_str(out, self.source.sdk);
         out.extend_from_slice(b"},\"event_data\":");
     }
+}
+
+/// A number in decimal, without going through `fmt` (no allocation).
+fn write_u32(out: &mut Vec<u8>, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// A JSON string, escaped by serde_json.

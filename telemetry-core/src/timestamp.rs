@@ -85,7 +85,6 @@ impl Timestamp {
     /// general date formatter. Instants outside years 0000-9999 (never a clock
     /// reading) are written as the epoch rather than failing a whole event.
     pub fn to_wire_bytes(self) -> [u8; 27] {
-        const MICROS_PER_DAY: i64 = 86_400_000_000;
         // 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
         const MIN: i64 = -62_167_219_200_000_000;
         const MAX: i64 = 253_402_300_800_000_000;
@@ -94,20 +93,45 @@ impl Timestamp {
         } else {
             0
         };
-        let days = micros.div_euclid(MICROS_PER_DAY);
-        let of_day = micros.rem_euclid(MICROS_PER_DAY);
-        let (year, month, day) = civil_from_days(days);
-        let secs = of_day / 1_000_000;
+        let second = micros.div_euclid(1_000_000);
         let mut out = *b"0000-00-00T00:00:00.000000Z";
-        put_digits(&mut out[0..4], year as u64);
-        put_digits(&mut out[5..7], u64::from(month));
-        put_digits(&mut out[8..10], u64::from(day));
-        put_digits(&mut out[11..13], (secs / 3600) as u64);
-        put_digits(&mut out[14..16], (secs / 60 % 60) as u64);
-        put_digits(&mut out[17..19], (secs % 60) as u64);
-        put_digits(&mut out[20..26], (of_day % 1_000_000) as u64);
+        // Events come in bursts: the date and time up to the second are usually
+        // the previous event's, remembered per thread.
+        let head = LAST_SECOND
+            .try_with(|last| {
+                let (known, head) = last.get();
+                if known == second {
+                    return head;
+                }
+                let head = second_text(second);
+                last.set((second, head));
+                head
+            })
+            .unwrap_or_else(|_| second_text(second));
+        out[..19].copy_from_slice(&head);
+        put_digits(&mut out[20..26], micros.rem_euclid(1_000_000) as u64);
         out
     }
+}
+
+thread_local! {
+    /// The last second formatted on this thread, and its text.
+    static LAST_SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of the second `second` seconds after the epoch.
+fn second_text(second: i64) -> [u8; 19] {
+    let days = second.div_euclid(86_400);
+    let of_day = second.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let mut out = *b"0000-00-00T00:00:00";
+    put_digits(&mut out[0..4], year as u64);
+    put_digits(&mut out[5..7], u64::from(month));
+    put_digits(&mut out[8..10], u64::from(day));
+    put_digits(&mut out[11..13], (of_day / 3600) as u64);
+    put_digits(&mut out[14..16], (of_day / 60 % 60) as u64);
+    put_digits(&mut out[17..19], (of_day % 60) as u64);
+    out
 }
 
 /// Writes `value` as decimal digits filling `out`, zero-padded on the left.
@@ -235,6 +259,21 @@ mod tests {
             proptest::prop_assert_eq!(t.to_string(), expected);
             proptest::prop_assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
         }
+    }
+
+    #[test]
+    fn the_remembered_second_is_only_reused_within_that_second() {
+        let text = |micros| Timestamp { unix_micros: micros }.to_string();
+        let base = 1_795_515_302_000_000; // 2026-11-24T10:15:02
+        assert_eq!(text(base + 1), "2026-11-24T10:15:02.000001Z");
+        assert_eq!(text(base + 999_999), "2026-11-24T10:15:02.999999Z");
+        assert_eq!(text(base + 1_000_000), "2026-11-24T10:15:03.000000Z");
+        assert_eq!(text(base), "2026-11-24T10:15:02.000000Z");
+        // Either side of the epoch, where the second is rounded down.
+        assert_eq!(text(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(text(-1_000_000), "1969-12-31T23:59:59.000000Z");
+        assert_eq!(text(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(text(-1_000_001), "1969-12-31T23:59:58.999999Z");
     }
 
     #[test]
