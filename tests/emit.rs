@@ -274,3 +274,25 @@ fn encode_writes_exactly_the_envelope_json() {
     assert!(huge[0].encode_into(&config, &mut batch).is_err());
     assert_eq!(batch, before);
 }
+
+/// A hand-written event that forgets to write its data.
+struct WritesNothing;
+
+impl TelemetryEvent for WritesNothing {
+    const KIND: &'static telemetry::EventKind = &telemetry::EventKind::new("TEST_WRITES_NOTHING", 1);
+    fn write_event_data(&self, _: &mut telemetry::DataWriter<'_>) -> Result<(), telemetry::EventDataError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_event_that_writes_no_object_is_refused_and_leaves_the_batch_intact() {
+    let ((), records) = capture_records(|| telemetry::emit(WritesNothing));
+    let mut batch = b"{\"events\":[".to_vec();
+    let err = records[0]
+        .encode_into(&EnvelopeConfig::default(), &mut batch)
+        .unwrap_err();
+    assert!(err.to_string().contains("TEST_WRITES_NOTHING"), "{err}");
+    assert!(err.to_string().contains("wrote no object"), "{err}");
+    assert_eq!(batch, b"{\"events\":[");
+}

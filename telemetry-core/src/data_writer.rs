@@ -39,12 +39,18 @@ const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 pub struct DataWriter<'a> {
     out: &'a mut Vec<u8>,
     scrubber: &'a Scrubber,
+    /// Whether the one object has been written.
+    wrote: bool,
 }
 
 impl<'a> DataWriter<'a> {
     /// A writer appending to `out`, scrubbing by `scrubber`.
     pub fn new(out: &'a mut Vec<u8>, scrubber: &'a Scrubber) -> Self {
-        DataWriter { out, scrubber }
+        DataWriter {
+            out,
+            scrubber,
+            wrote: false,
+        }
     }
 
     /// Writes `value` as the `event_data` object, scrubbed.
@@ -76,6 +82,11 @@ impl<'a> DataWriter<'a> {
         value: &T,
         rules: &KeyRules<'_>,
     ) -> Result<(), EventDataError> {
+        if self.wrote {
+            return Err(EventDataError::NotAnObject(
+                "a second object (write_event_data must write exactly one)",
+            ));
+        }
         let start = self.out.len();
         let mut json = serde_json::Serializer::new(&mut *self.out);
         let written = if rules.is_empty() && !self.scrubber.is_enabled() {
@@ -92,12 +103,27 @@ impl<'a> DataWriter<'a> {
             return Err(EventDataError::Serialize(e));
         }
         match self.out.get(start) {
-            Some(b'{') => Ok(()),
+            Some(b'{') => {
+                self.wrote = true;
+                Ok(())
+            }
             first => {
                 let what = json_type_of_first_byte(first.copied());
                 self.out.truncate(start);
                 Err(EventDataError::NotAnObject(what))
             }
+        }
+    }
+}
+
+impl DataWriter<'_> {
+    /// `Ok` once exactly one object was written: what the envelope needs.
+    pub(crate) fn finished(&self) -> Result<(), EventDataError> {
+        match self.wrote {
+            true => Ok(()),
+            false => Err(EventDataError::NotAnObject(
+                "nothing (write_event_data wrote no object)",
+            )),
         }
     }
 }
@@ -234,6 +260,13 @@ impl<T: Serialize + ?Sized> Serialize for Scrubbed<'_, T> {
 }
 
 impl<'r, S> Scrub<'r, S> {
+    /// What happens to the value of an enum variant that serde_json writes as
+    /// `{"<variant>": ...}`: the name is a key like any other (a `skip` rule on
+    /// it redacts: the object is already begun).
+    fn variant_action(&self, variant: &'static str) -> KeyAction {
+        action_for_field(variant, self.rules, self.scrubber)
+    }
+
     /// `value` nested one level down: scrubbed, but the top-level rules no longer apply.
     fn nested<'v, T: ?Sized>(&self, value: &'v T) -> Scrubbed<'v, T>
     where
@@ -273,7 +306,7 @@ impl<'r, S: Serializer> Serializer for Scrub<'r, S> {
     type SerializeSeq = Elements<'r, S::SerializeSeq>;
     type SerializeTuple = Elements<'r, S::SerializeTuple>;
     type SerializeTupleStruct = Elements<'r, S::SerializeTupleStruct>;
-    type SerializeTupleVariant = Elements<'r, S::SerializeTupleVariant>;
+    type SerializeTupleVariant = TupleVariant<'r, S>;
     type SerializeMap = Entries<'r, S::SerializeMap>;
     type SerializeStruct = Fields<'r, S>;
     type SerializeStructVariant = Fields<'r, S>;
@@ -327,6 +360,10 @@ impl<'r, S: Serializer> Serializer for Scrub<'r, S> {
         variant: &'static str,
         value: &T,
     ) -> Result<S::Ok, S::Error> {
+        // serde_json writes `{"<variant>": value}`: the variant's name is a key.
+        if self.variant_action(variant) != KeyAction::Keep {
+            return self.inner.serialize_newtype_variant(name, index, variant, REDACTED);
+        }
         let value = self.nested(value);
         self.inner.serialize_newtype_variant(name, index, variant, &value)
     }
@@ -353,10 +390,14 @@ impl<'r, S: Serializer> Serializer for Scrub<'r, S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        Ok(Elements::new(
+        if self.variant_action(variant) != KeyAction::Keep {
+            let written = self.inner.serialize_newtype_variant(name, index, variant, REDACTED)?;
+            return Ok(TupleVariant::Replaced(written));
+        }
+        Ok(TupleVariant::Elements(Elements::new(
             self.inner.serialize_tuple_variant(name, index, variant, len)?,
             self.scrubber,
-        ))
+        )))
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
@@ -391,6 +432,14 @@ impl<'r, S: Serializer> Serializer for Scrub<'r, S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, S::Error> {
+        if self.variant_action(variant) != KeyAction::Keep {
+            let written = self.inner.serialize_newtype_variant(name, index, variant, REDACTED)?;
+            return Ok(Fields {
+                state: FieldsState::Replaced(written),
+                scrubber: self.scrubber,
+                rules: None,
+            });
+        }
         Ok(Fields {
             state: FieldsState::Variant(self.inner.serialize_struct_variant(name, index, variant, len)?),
             scrubber: self.scrubber,
@@ -449,7 +498,33 @@ macro_rules! elements_impl {
 elements_impl!(SerializeSeq, serialize_element);
 elements_impl!(SerializeTuple, serialize_element);
 elements_impl!(SerializeTupleStruct, serialize_field);
-elements_impl!(SerializeTupleVariant, serialize_field);
+
+/// A tuple variant's elements, or, when its name is a scrubbed key, what
+/// replaced them.
+enum TupleVariant<'r, S: Serializer> {
+    Elements(Elements<'r, S::SerializeTupleVariant>),
+    Replaced(S::Ok),
+}
+
+impl<S: Serializer> ser::SerializeTupleVariant for TupleVariant<'_, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
+        match self {
+            TupleVariant::Elements(elements) => {
+                let value = elements.wrap(value);
+                elements.inner.serialize_field(&value)
+            }
+            TupleVariant::Replaced(_) => Ok(()),
+        }
+    }
+    fn end(self) -> Result<S::Ok, S::Error> {
+        match self {
+            TupleVariant::Elements(elements) => elements.inner.end(),
+            TupleVariant::Replaced(written) => Ok(written),
+        }
+    }
+}
 
 /// The entries of a map (also a struct with `#[serde(flatten)]` fields, which serde
 /// writes as a map). The key decides what happens to the value that follows.
@@ -508,6 +583,9 @@ enum FieldsState<S: Serializer> {
     /// A `RawValue`: the serializer until its text arrives, then what it wrote.
     Raw(Option<S>),
     RawDone(S::Ok),
+    /// A struct variant whose name is a scrubbed key: `"[REDACTED]"` was written
+    /// in its place, its fields are ignored.
+    Replaced(S::Ok),
 }
 
 impl<S: Serializer> Fields<'_, S> {
@@ -549,6 +627,7 @@ impl<S: Serializer> Fields<'_, S> {
                 Ok(())
             }
             FieldsState::RawDone(_) => Err(ser::Error::custom("RawValue with more than one field")),
+            FieldsState::Replaced(_) => Ok(()),
         }
     }
 
@@ -557,7 +636,7 @@ impl<S: Serializer> Fields<'_, S> {
         match self.state {
             FieldsState::Struct(s) => s.end(),
             FieldsState::Variant(s) => ser::SerializeStructVariant::end(s),
-            FieldsState::RawDone(ok) => Ok(ok),
+            FieldsState::RawDone(ok) | FieldsState::Replaced(ok) => Ok(ok),
             FieldsState::Raw(_) => Err(ser::Error::custom("RawValue without its text")),
         }
     }
@@ -655,9 +734,14 @@ impl Serializer for KeyText<'_> {
         serialize_u32(u32),
         serialize_u64(u64),
         serialize_u128(u128),
-        serialize_f32(f32),
-        serialize_f64(f64),
     );
+    fn serialize_f32(self, v: f32) -> Result<KeyAction, Refused> {
+        // As serde_json writes a float key (`1e20`, not Display's digits).
+        self.decide(&serde_json::to_string(&v).map_err(ser::Error::custom)?)
+    }
+    fn serialize_f64(self, v: f64) -> Result<KeyAction, Refused> {
+        self.decide(&serde_json::to_string(&v).map_err(ser::Error::custom)?)
+    }
     refuse!(
         serialize_bytes(&[u8]) -> KeyAction,
         serialize_none() -> KeyAction,
@@ -671,8 +755,9 @@ impl Serializer for KeyText<'_> {
         serialize_struct(&'static str, usize) -> Self::SerializeStruct,
         serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant,
     );
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<KeyAction, Refused> {
-        Err(ser::Error::custom("not text"))
+    fn serialize_some<T: Serialize + ?Sized>(self, key: &T) -> Result<KeyAction, Refused> {
+        // serde_json writes `Some(k)` as `k`.
+        key.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -810,6 +895,81 @@ mod tests {
             scrubbed(&Some(Wrapper(Inner { secret: 1, ok: 2 }))),
             r#"{"secret":"[REDACTED]","ok":2}"#
         );
+    }
+
+    #[derive(Serialize)]
+    #[allow(dead_code)]
+    enum Credential {
+        ApiKey(&'static str),
+        Password { value: &'static str },
+        Token(u8, &'static str),
+        Name(&'static str),
+    }
+
+    #[test]
+    fn enum_variant_names_are_keys_and_scrubbed_like_keys() {
+        let creds = [
+            Credential::ApiKey("sk-live"),
+            Credential::Password { value: "hunter2" },
+            Credential::Token(1, "t"),
+            Credential::Name("ann"),
+        ];
+        assert_eq!(
+            scrubbed(&BTreeMap::from([("login", &creds)])),
+            concat!(
+                r#"{"login":[{"ApiKey":"[REDACTED]"},{"Password":"[REDACTED]"},"#,
+                r#"{"Token":"[REDACTED]"},{"Name":"ann"}]}"#
+            )
+        );
+        // The same as scrubbing the parsed value (the tree walk's reading).
+        let mut tree = serde_json::to_value(BTreeMap::from([("login", &creds)])).unwrap();
+        Scrubber::default().scrub_value(&mut tree);
+        assert_eq!(
+            serde_json::from_str::<Value>(&scrubbed(&BTreeMap::from([("login", &creds)]))).unwrap(),
+            tree
+        );
+    }
+
+    #[test]
+    fn option_and_float_map_keys_are_read_as_serde_json_writes_them() {
+        let by_option = BTreeMap::from([(Some("password"), "hunter2"), (Some("user"), "ann")]);
+        assert_eq!(
+            scrubbed(&BTreeMap::from([("m", by_option)])),
+            r#"{"m":{"password":"[REDACTED]","user":"ann"}}"#
+        );
+        let extra = Scrubber::default().with_extra_patterns(["1e+20"]);
+        let mut out = Vec::new();
+        let by_float = FloatKeys(1e20, 2.5);
+        DataWriter::new(&mut out, &extra).serialize(&by_float).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"1e+20":"[REDACTED]","2.5":2}"#);
+    }
+
+    /// A map with float keys (no std map has them: floats are not `Ord`/`Hash`).
+    struct FloatKeys(f64, f64);
+
+    impl Serialize for FloatKeys {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeMap as _;
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry(&self.0, &1)?;
+            map.serialize_entry(&self.1, &2)?;
+            map.end()
+        }
+    }
+
+    #[test]
+    fn a_writer_takes_exactly_one_object() {
+        let mut out = Vec::new();
+        let scrubber = Scrubber::default();
+        let mut writer = DataWriter::new(&mut out, &scrubber);
+        assert!(matches!(writer.finished(), Err(EventDataError::NotAnObject(_))));
+        writer.serialize(&json!({"a": 1})).unwrap();
+        writer.finished().unwrap();
+        assert!(matches!(
+            writer.serialize(&json!({"b": 2})),
+            Err(EventDataError::NotAnObject(_))
+        ));
+        assert_eq!(out, br#"{"a":1}"#);
     }
 
     #[test]

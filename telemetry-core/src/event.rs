@@ -97,7 +97,9 @@ fn data_object(
 ) -> Result<Map<String, Value>, EventDataError> {
     let mut json = Vec::new();
     let unscrubbed = Scrubber::disabled();
-    write(&mut DataWriter::new(&mut json, &unscrubbed))?;
+    let mut writer = DataWriter::new(&mut json, &unscrubbed);
+    write(&mut writer)?;
+    writer.finished()?;
     serde_json::from_slice(&json).map_err(EventDataError::Serialize)
 }
 
@@ -290,9 +292,12 @@ impl EventRecord {
             },
         };
         head.write_open(out);
-        let written = self
-            .payload
-            .write_event_data(&mut DataWriter::new(out, config.scrubber()));
+        let written = {
+            let mut writer = DataWriter::new(out, config.scrubber());
+            self.payload
+                .write_event_data(&mut writer)
+                .and_then(|()| writer.finished())
+        };
         if let Err(source) = written {
             out.truncate(start);
             return Err(EventError::Data { kind, source });

@@ -122,6 +122,8 @@ impl Worker {
             self.batch_deadline = Some(tokio::time::Instant::now());
         }
         loop {
+            // Records taken earlier than the batch had room for go first.
+            self.add_incoming();
             let deadline = self.batch_deadline;
             let has_slot = self.in_flight.len() < self.max_in_flight;
             let take = self.receive_limit();
@@ -138,7 +140,7 @@ impl Worker {
                 Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => self.settle(done),
                 // Without a slot and with a full batch, stop taking events: the queue
                 // fills and drops are counted (with a spool, events keep going to disk).
-                received = self.queue.recv_many(&mut self.incoming, take), if has_slot || self.spool.is_some() || !self.batch_full() => match received {
+                received = self.queue.recv_many(&mut self.incoming, take), if self.incoming.is_empty() && (has_slot || self.spool.is_some() || !self.batch_full()) => match received {
                     0 => self.note(Control::Shutdown { deadline: Instant::now(), done: std::sync::mpsc::channel().0 }),
                     _ => self.add_incoming(),
                 },
@@ -210,14 +212,17 @@ impl Worker {
     async fn send_everything(&mut self) {
         loop {
             // Fill the next batch (a spool takes everything: it is on disk).
-            while self.spool.is_some() || !self.batch_full() {
+            self.add_incoming();
+            while self.incoming.is_empty() && (self.spool.is_some() || !self.batch_full()) {
                 match self.queue.try_recv() {
                     Ok(record) => self.add(record),
                     Err(_) => break,
                 }
             }
             self.flush_spool();
-            let more = !self.batch.is_empty() || self.spool.as_ref().is_some_and(|s| s.unread() > 0);
+            let more = !self.batch.is_empty()
+                || !self.incoming.is_empty()
+                || self.spool.as_ref().is_some_and(|s| s.unread() > 0);
             let can_send = !(self.spool.is_some() && self.past_deadline());
             if more && can_send && self.in_flight.len() < self.max_in_flight {
                 self.dispatch();
@@ -230,9 +235,11 @@ impl Worker {
             }
         }
         // Past the deadline without a spool: what is still batched can no longer be sent.
-        if !self.batch.is_empty() {
-            Counters::add(&self.counters.dropped_shutdown, self.batch.len() as u64);
+        let unsent = self.batch.len() + self.incoming.len();
+        if unsent > 0 {
+            Counters::add(&self.counters.dropped_shutdown, unsent as u64);
             self.batch.clear();
+            self.incoming.clear();
         }
     }
 
@@ -240,6 +247,11 @@ impl Worker {
     /// waits for an emitter that had a slot before the close, until the deadline.
     async fn drain_closed_queue(&mut self) {
         let deadline = self.shutdown.as_ref().map(|(d, _)| *d).unwrap_or_else(Instant::now);
+        // Those taken before the close go first, in order (past the batch's limits:
+        // `dispatch` sends them a batch at a time).
+        for record in std::mem::take(&mut self.incoming) {
+            self.add(record);
+        }
         while let Ok(Some(record)) = tokio::time::timeout_at(deadline.into(), self.queue.recv()).await {
             self.add(record);
         }
@@ -263,13 +275,21 @@ impl Worker {
         }
     }
 
-    /// Encodes what `recv_many` took.
+    /// Encodes what `recv_many` took, as far as the batch has room: a batch
+    /// filled by bytes leaves the rest waiting here (typed, not encoded), so a
+    /// batch never holds more than its limits plus the one event that crossed them.
     fn add_incoming(&mut self) {
-        let mut incoming = std::mem::take(&mut self.incoming);
-        for record in incoming.drain(..) {
+        if self.incoming.is_empty() {
+            return;
+        }
+        let mut records = std::mem::take(&mut self.incoming).into_iter();
+        while self.spool.is_some() || !self.batch_full() {
+            let Some(record) = records.next() else { break };
             self.add(record);
         }
-        self.incoming = incoming;
+        // What is left (usually nothing), in order; the buffer is reused.
+        self.incoming = records.collect();
+        self.incoming.reserve(RECEIVE_AT_ONCE);
     }
 
     /// Encodes a record into the batch (or the spool).

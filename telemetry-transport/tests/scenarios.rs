@@ -353,6 +353,10 @@ async fn a_batch_goes_out_at_its_byte_limit_before_its_count_or_timer() {
     );
     assert!(collector.state.requests.load(std::sync::atomic::Ordering::SeqCst) >= 8);
     assert!(guard.flush(Duration::from_secs(10)));
+    // A batch stops at the event that crosses the limit: 4 KiB plus one event
+    // (~330 bytes) plus the request's own wrapping (~60 bytes), never more.
+    let largest = collector.state.largest_body.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(largest <= 4096 + 400 + 100, "largest request body {largest} bytes");
     let stats = guard.shutdown(Duration::from_secs(5));
     assert_settled(&stats);
     assert_eq!(stats.delivered, 100);

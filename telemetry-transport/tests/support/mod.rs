@@ -65,6 +65,8 @@ pub struct Collector {
     /// Requests being handled now, and the most at once.
     pub active: AtomicU64,
     pub max_active: AtomicU64,
+    /// The largest request body seen (decompressed), in bytes.
+    pub largest_body: AtomicU64,
     /// Request times, to check delays between attempts.
     pub request_times: Mutex<Vec<std::time::Instant>>,
     script: Mutex<VecDeque<Action>>,
@@ -173,6 +175,7 @@ async fn handle(state: &Arc<Collector>, headers: HeaderMap, body: Bytes) -> Resp
         )
             .into_response();
     }
+    state.largest_body.fetch_max(body.len() as u64, Ordering::SeqCst);
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.to_string()}))).into_response(),
