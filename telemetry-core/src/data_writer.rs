@@ -246,6 +246,17 @@ struct Scrubbed<'r, T: ?Sized> {
     rules: Option<&'r KeyRules<'r>>,
 }
 
+impl<'r, T: ?Sized> Scrubbed<'r, T> {
+    /// `value` below the top level: scrubbed, without the type's rules.
+    fn nested(value: &'r T, scrubber: &'r Scrubber) -> Self {
+        Scrubbed {
+            value,
+            scrubber,
+            rules: None,
+        }
+    }
+}
+
 impl<T: Serialize + ?Sized> Serialize for Scrubbed<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if self.rules.is_none() && !self.scrubber.is_enabled() {
@@ -272,11 +283,7 @@ impl<'r, S> Scrub<'r, S> {
     where
         'r: 'v,
     {
-        Scrubbed {
-            value,
-            scrubber: self.scrubber,
-            rules: None,
-        }
+        Scrubbed::nested(value, self.scrubber)
     }
 
     /// `value` wrapped by a transparent layer (`Some`, a newtype): same level, same rules.
@@ -471,11 +478,7 @@ impl<'r, C> Elements<'r, C> {
     where
         'r: 'v,
     {
-        Scrubbed {
-            value,
-            scrubber: self.scrubber,
-            rules: None,
-        }
+        Scrubbed::nested(value, self.scrubber)
     }
 }
 
@@ -557,11 +560,7 @@ impl<M: ser::SerializeMap> ser::SerializeMap for Entries<'_, M> {
         match self.pending {
             KeyAction::Skip => Ok(()),
             KeyAction::Redact => self.inner.serialize_value(REDACTED),
-            KeyAction::Keep => self.inner.serialize_value(&Scrubbed {
-                value,
-                scrubber: self.scrubber,
-                rules: None,
-            }),
+            KeyAction::Keep => self.inner.serialize_value(&Scrubbed::nested(value, self.scrubber)),
         }
     }
 
@@ -592,11 +591,7 @@ impl<S: Serializer> Fields<'_, S> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), S::Error> {
         use ser::SerializeStruct as _;
         let action = action_for_field(key, self.rules, self.scrubber);
-        let nested = Scrubbed {
-            value,
-            scrubber: self.scrubber,
-            rules: None,
-        };
+        let nested = Scrubbed::nested(value, self.scrubber);
         match &mut self.state {
             FieldsState::Struct(s) => match action {
                 KeyAction::Keep => s.serialize_field(key, &nested),
@@ -615,7 +610,10 @@ impl<S: Serializer> Fields<'_, S> {
                 let Some(inner) = inner.take() else {
                     return Err(ser::Error::custom("RawValue with more than one field"));
                 };
-                let text = value.serialize(TextOf).map_err(ser::Error::custom)?;
+                // The field is the raw text as a string: read it back through
+                // serde_json (rare path; no serializer of our own needed).
+                let quoted = serde_json::to_string(value).map_err(ser::Error::custom)?;
+                let text: String = serde_json::from_str(&quoted).map_err(ser::Error::custom)?;
                 let parsed: Value = serde_json::from_str(&text).map_err(ser::Error::custom)?;
                 let written = Scrubbed {
                     value: &parsed,
@@ -766,66 +764,6 @@ impl Serializer for KeyText<'_> {
         _: &'static str,
         _: &T,
     ) -> Result<KeyAction, Refused> {
-        Err(ser::Error::custom("not text"))
-    }
-}
-
-/// The text of a `RawValue` (which serializes its JSON as a string).
-struct TextOf;
-
-impl Serializer for TextOf {
-    type Ok = String;
-    type Error = Refused;
-    type SerializeSeq = ser::Impossible<String, Refused>;
-    type SerializeTuple = ser::Impossible<String, Refused>;
-    type SerializeTupleStruct = ser::Impossible<String, Refused>;
-    type SerializeTupleVariant = ser::Impossible<String, Refused>;
-    type SerializeMap = ser::Impossible<String, Refused>;
-    type SerializeStruct = ser::Impossible<String, Refused>;
-    type SerializeStructVariant = ser::Impossible<String, Refused>;
-
-    fn serialize_str(self, v: &str) -> Result<String, Refused> {
-        Ok(v.to_owned())
-    }
-    refuse!(
-        serialize_bool(bool) -> String,
-        serialize_i8(i8) -> String,
-        serialize_i16(i16) -> String,
-        serialize_i32(i32) -> String,
-        serialize_i64(i64) -> String,
-        serialize_u8(u8) -> String,
-        serialize_u16(u16) -> String,
-        serialize_u32(u32) -> String,
-        serialize_u64(u64) -> String,
-        serialize_f32(f32) -> String,
-        serialize_f64(f64) -> String,
-        serialize_char(char) -> String,
-        serialize_bytes(&[u8]) -> String,
-        serialize_none() -> String,
-        serialize_unit() -> String,
-        serialize_unit_struct(&'static str) -> String,
-        serialize_unit_variant(&'static str, u32, &'static str) -> String,
-        serialize_seq(Option<usize>) -> Self::SerializeSeq,
-        serialize_tuple(usize) -> Self::SerializeTuple,
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct,
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant,
-        serialize_map(Option<usize>) -> Self::SerializeMap,
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct,
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant,
-    );
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Refused> {
-        Err(ser::Error::custom("not text"))
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<String, Refused> {
-        Err(ser::Error::custom("not text"))
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String, Refused> {
         Err(ser::Error::custom("not text"))
     }
 }

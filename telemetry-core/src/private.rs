@@ -27,17 +27,6 @@ use crate::scrub::REDACTED;
 /// Marks a property schema as always redacted.
 pub const REDACTED_SCHEMA_KEY: &str = "x-telemetry-redacted";
 
-/// Serializes a value to JSON.
-///
-/// Through JSON text rather than `serde_json::to_value`: the latter widens an
-/// `f32` to `f64` (`0.12f32` would be sent as `0.11999999731779099`), while the
-/// text writer prints an `f32` in its shortest round-trip form. This runs on the
-/// sink's worker, or (for `#[instrumented]` fields) only when a sink exists.
-pub fn to_value<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Value> {
-    let text = serde_json::to_vec(value)?;
-    serde_json::from_slice(&text)
-}
-
 /// The schema of a redacted value.
 fn redacted_schema() -> Value {
     serde_json::json!({"type": "string", "const": REDACTED, REDACTED_SCHEMA_KEY: true})
