@@ -142,23 +142,9 @@ impl CatalogEntry {
         }
     }
 
-    /// The schema with its prose (`title` and `description` keywords) removed: what
-    /// two definitions must share to agree. A keyword's value is a string; a
-    /// property that happens to be named `title` maps to a schema object and stays.
+    /// The schema with its prose removed (see [`schema_shape`]).
     fn shape(&self) -> Value {
-        fn strip(v: &Value) -> Value {
-            match v {
-                Value::Object(m) => Value::Object(
-                    m.iter()
-                        .filter(|(k, v)| !(matches!(k.as_str(), "description" | "title") && v.is_string()))
-                        .map(|(k, v)| (k.clone(), strip(v)))
-                        .collect(),
-                ),
-                Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
-                other => other.clone(),
-            }
-        }
-        strip(&self.schema)
+        schema_shape(&self.schema)
     }
 
     fn describe_fields(&self) -> String {
@@ -174,6 +160,29 @@ impl CatalogEntry {
             })
             .collect();
         format!("{{{}}}", parts.join(", "))
+    }
+}
+
+/// A schema with its prose (`title` and `description` keywords) removed: what
+/// two definitions of a kind must share to agree. A keyword's value is a string;
+/// a property that happens to be named `title` maps to a schema object and stays.
+/// The collector compares declared schemas with the same function.
+///
+/// ```
+/// let a = serde_json::json!({"type": "object", "title": "A", "properties": {"title": {"type": "string"}}});
+/// let b = serde_json::json!({"type": "object", "description": "B", "properties": {"title": {"type": "string"}}});
+/// assert_eq!(telemetry_core::schema_shape(&a), telemetry_core::schema_shape(&b));
+/// ```
+pub fn schema_shape(schema: &Value) -> Value {
+    match schema {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, v)| !(matches!(k.as_str(), "description" | "title") && v.is_string()))
+                .map(|(k, v)| (k.clone(), schema_shape(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(schema_shape).collect()),
+        other => other.clone(),
     }
 }
 
@@ -263,6 +272,19 @@ impl Catalog {
             sdk: crate::envelope::SDK,
             kinds,
         }
+    }
+
+    /// The plan as pretty JSON: the file `telemetry-collector serve --plan` reads
+    /// and `telemetry-collector catalog diff` compares. One line in a test or at
+    /// start-up writes it: `std::fs::write("plan.json", telemetry::catalog().to_json_pretty())`.
+    ///
+    /// ```
+    /// let text = telemetry_core::Catalog::collect().to_json_pretty();
+    /// assert!(text.contains("telemetry-tracking-plan/1"));
+    /// ```
+    pub fn to_json_pretty(&self) -> String {
+        // Every key is a string and every value plain data: this cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
     /// All kinds, sorted.

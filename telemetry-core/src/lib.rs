@@ -22,7 +22,9 @@ pub mod private;
 pub mod testing;
 
 pub use call::{record, Outcome};
-pub use catalog::{Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin};
+pub use catalog::{
+    schema_shape, Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin,
+};
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use data_writer::{DataWriter, KeyRules};
 pub use dispatch::{dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink};

@@ -1,0 +1,253 @@
+//! The embeddable collector: a builder, and a handle to the running server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::http::{auth::Token, router, AppState};
+use crate::plan::FixedPlan;
+use crate::stats::{CollectorStats, Counters};
+use crate::store::sqlite::{Durability, SqliteConfig, SqliteStore};
+use crate::store::{Store, StoreError};
+
+/// Why a collector did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// No database was given.
+    NoDatabase,
+    /// The database could not be opened or migrated.
+    Store(StoreError),
+    /// The plan file is unreadable or not a plan.
+    Plan(String),
+    /// The address could not be bound.
+    Listen {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        reason: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::NoDatabase => f.write_str("no database: give one with .db(path) or --db"),
+            StartError::Store(e) => write!(f, "{e}"),
+            StartError::Plan(e) => f.write_str(e),
+            StartError::Listen { addr, reason } => write!(f, "cannot listen on {addr}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Settings of a collector; start it with [`CollectorBuilder::start`].
+#[derive(Debug, Clone)]
+pub struct CollectorBuilder {
+    db: Option<PathBuf>,
+    listen: String,
+    token: Option<String>,
+    plan: Option<PathBuf>,
+    durability: Durability,
+    writer_queue: usize,
+    rejected_max_bytes: u64,
+    rejected_retention: Duration,
+}
+
+impl Default for CollectorBuilder {
+    fn default() -> Self {
+        let defaults = SqliteConfig::new("");
+        CollectorBuilder {
+            db: None,
+            listen: "127.0.0.1:4318".into(),
+            token: None,
+            plan: None,
+            durability: defaults.durability,
+            writer_queue: defaults.writer_queue,
+            rejected_max_bytes: defaults.rejected_max_bytes,
+            rejected_retention: defaults.rejected_retention,
+        }
+    }
+}
+
+impl CollectorBuilder {
+    /// The SQLite database file (created when missing). Required.
+    pub fn db(mut self, path: impl Into<PathBuf>) -> Self {
+        self.db = Some(path.into());
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1:4318`; port 0 picks a free one).
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen = addr.into();
+        self
+    }
+
+    /// The bearer token every request must carry.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// A fixed tracking plan: events must be of its kinds and match their schemas.
+    pub fn plan(mut self, path: impl Into<PathBuf>) -> Self {
+        self.plan = Some(path.into());
+        self
+    }
+
+    /// How hard commits stick (see [`Durability`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Requests waiting for the writer before the collector answers 503 (default 64).
+    pub fn writer_queue(mut self, batches: usize) -> Self {
+        self.writer_queue = batches;
+        self
+    }
+
+    /// Byte cap of kept rejected events (default 64 MiB); beyond it they are counted only.
+    pub fn rejected_max_bytes(mut self, bytes: u64) -> Self {
+        self.rejected_max_bytes = bytes;
+        self
+    }
+
+    /// How long rejected events are kept (default 7 days).
+    pub fn rejected_retention(mut self, retention: Duration) -> Self {
+        self.rejected_retention = retention;
+        self
+    }
+
+    /// Opens the store, binds the address and serves until [`Collector::shutdown`].
+    /// Must be called inside a tokio runtime.
+    pub async fn start(self) -> Result<Collector, StartError> {
+        let db = self.db.clone().ok_or(StartError::NoDatabase)?;
+        let plan = match &self.plan {
+            Some(path) => Some(FixedPlan::load(path).map_err(StartError::Plan)?),
+            None => None,
+        };
+        let store = SqliteStore::open(SqliteConfig {
+            path: db.clone(),
+            durability: self.durability,
+            writer_queue: self.writer_queue,
+            rejected_max_bytes: self.rejected_max_bytes,
+            rejected_retention: self.rejected_retention,
+        })
+        .map_err(StartError::Store)?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let listener = tokio::net::TcpListener::bind(&self.listen)
+            .await
+            .map_err(|reason| StartError::Listen {
+                addr: self.listen.clone(),
+                reason,
+            })?;
+        let addr = listener.local_addr().map_err(|reason| StartError::Listen {
+            addr: self.listen.clone(),
+            reason,
+        })?;
+        let counters = Arc::new(Counters::default());
+        let state = Arc::new(AppState {
+            store: store.clone(),
+            token: self.token.as_deref().map(Token::new),
+            plan,
+            counters: counters.clone(),
+            conflicts_logged: Mutex::default(),
+        });
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, router(state))
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(target: "telemetry_collector", error = %e, "the server stopped");
+            }
+        });
+        tracing::info!(target: "telemetry_collector", %addr, db = %db.display(), "collector listening");
+        Ok(Collector {
+            addr,
+            url: format!("http://{addr}"),
+            db,
+            counters,
+            store,
+            stop: Some(stop_tx),
+            server: Some(server),
+        })
+    }
+}
+
+/// A running collector. Dropping it stops the server without waiting;
+/// [`Collector::shutdown`] also waits for the store's last commit.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let collector = telemetry_collector::Collector::builder()
+///     .db("telemetry.db")
+///     .listen("127.0.0.1:0")
+///     .start()
+///     .await?;
+/// println!("send events to {}/v1/events", collector.url());
+/// collector.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Collector {
+    addr: SocketAddr,
+    url: String,
+    db: PathBuf,
+    counters: Arc<Counters>,
+    store: Arc<dyn Store>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Collector {
+    /// A builder with the defaults.
+    pub fn builder() -> CollectorBuilder {
+        CollectorBuilder::default()
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:4318` (events go to `{url}/v1/events`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    /// This process's counters now.
+    pub fn stats(&self) -> CollectorStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops taking requests, lets those in progress finish, and closes the
+    /// store after its last commit.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.store.close().await;
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

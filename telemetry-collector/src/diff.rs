@@ -1,0 +1,1 @@
+//! Schema and plan diffs.

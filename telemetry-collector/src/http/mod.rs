@@ -1,0 +1,44 @@
+//! The collector's HTTP API (axum): ingestion (`POST /v1/events`), the plan
+//! (`POST`/`GET /v1/catalog`) and reads (`GET /v1/events`, `/v1/sessions/{sid}`,
+//! `/v1/stats`, `/v1/rejected`, `/healthz`).
+
+pub(crate) mod auth;
+pub(crate) mod body;
+mod catalog;
+pub(crate) mod error;
+mod ingest;
+mod read;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::plan::FixedPlan;
+use crate::stats::Counters;
+use crate::store::Store;
+
+pub use body::MAX_BODY_BYTES;
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub store: Arc<dyn Store>,
+    pub token: Option<auth::Token>,
+    pub plan: Option<FixedPlan>,
+    pub counters: Arc<Counters>,
+    /// Conflicts already logged (kind, version, declarer): each is logged once.
+    pub conflicts_logged: Mutex<HashSet<(String, u32, String)>>,
+}
+
+/// The API's routes over `state`.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/events", post(ingest::post_events).get(read::get_events))
+        .route("/v1/catalog", post(catalog::post_catalog).get(catalog::get_catalog))
+        .route("/v1/sessions/{sid}", get(read::get_session))
+        .route("/v1/stats", get(read::get_stats))
+        .route("/v1/rejected", get(read::get_rejected))
+        .route("/healthz", get(read::healthz))
+        .with_state(state)
+}

@@ -1,0 +1,1009 @@
+//! The SQLite store: one file, nothing to install (rusqlite, bundled).
+//!
+//! - **One writer thread** owns the write connection. Requests hand it their
+//!   batch over a bounded channel and wait for the commit; the writer takes
+//!   every batch already waiting and stores them in one transaction (group
+//!   commit), so many small requests cost one fsync. A full channel is
+//!   [`StoreError::Busy`] at once: the server answers 503, memory stays flat.
+//! - **Reads** use their own connections (WAL lets them run beside the writer),
+//!   on tokio's blocking pool.
+//! - **Durability**: `normal` (`synchronous=NORMAL` in WAL: a committed batch
+//!   survives a crash of the process, the last ones may be lost on power loss)
+//!   or `full` (`synchronous=FULL`: survives power loss, one fsync per commit).
+//! - **Rejected events** are kept up to a byte cap (new ones beyond it are
+//!   counted, not stored) and for a retention period (older ones deleted hourly).
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+use telemetry_core::Timestamp;
+use tokio::sync::oneshot;
+
+use super::{
+    Count, Declared, DeclaredKind, Declarer, DurationStats, EventPage, EventQuery, PlanDeclarer, PlanKind, Store,
+    StoreError, StoredConflict, StoredEvent, StoredRejection, StoredStats, WriteBatch, WriteOutcome,
+};
+
+/// How hard a commit is made to stick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash of the collector process (`synchronous=NORMAL`, WAL). The default.
+    #[default]
+    Normal,
+    /// Also survives power loss (`synchronous=FULL`): an fsync per commit.
+    Full,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "normal" => Ok(Durability::Normal),
+            "full" => Ok(Durability::Full),
+            other => Err(format!("durability must be `normal` or `full`, not {other:?}")),
+        }
+    }
+}
+
+/// Settings of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// The database file (created when missing).
+    pub path: PathBuf,
+    /// See [`Durability`].
+    pub durability: Durability,
+    /// Batches waiting for the writer before `write` answers `Busy`.
+    pub writer_queue: usize,
+    /// Byte cap of kept rejected events (their raw JSON).
+    pub rejected_max_bytes: u64,
+    /// How long rejected events are kept.
+    pub rejected_retention: Duration,
+}
+
+impl SqliteConfig {
+    /// The defaults for a database at `path`: normal durability, 64 waiting
+    /// batches, 64 MiB and 7 days of rejected events.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            durability: Durability::Normal,
+            writer_queue: 64,
+            rejected_max_bytes: 64 * 1024 * 1024,
+            rejected_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Most events one transaction takes from waiting batches.
+const GROUP_EVENTS: usize = 50_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    timestamp TEXT NOT NULL,
+    uid TEXT,
+    sid TEXT,
+    gdata_id TEXT,
+    trace_id TEXT,
+    span_id TEXT,
+    parent_span_id TEXT,
+    service TEXT NOT NULL,
+    service_version TEXT,
+    sdk TEXT NOT NULL,
+    event_data TEXT NOT NULL,
+    received_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS events_by_time ON events(timestamp);
+CREATE INDEX IF NOT EXISTS events_by_type_time ON events(event_type, timestamp);
+CREATE INDEX IF NOT EXISTS events_by_sid ON events(sid, timestamp) WHERE sid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_by_uid ON events(uid) WHERE uid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_by_gdata_id ON events(gdata_id) WHERE gdata_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_by_trace_id ON events(trace_id) WHERE trace_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS rejected_events (
+    id INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    event_id TEXT,
+    event_type TEXT,
+    service TEXT,
+    reason_code TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    raw TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS rejected_by_time ON rejected_events(received_at);
+CREATE INDEX IF NOT EXISTS rejected_by_reason ON rejected_events(reason_code);
+
+CREATE TABLE IF NOT EXISTS plan_kinds (
+    event_type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    shape TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    declared_by TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (event_type, schema_version)
+) STRICT;
+CREATE TABLE IF NOT EXISTS plan_declarers (
+    event_type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    declared_by TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (event_type, schema_version, declared_by)
+) STRICT;
+CREATE TABLE IF NOT EXISTS plan_conflicts (
+    event_type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    declared_by TEXT NOT NULL,
+    differs_from TEXT NOT NULL,
+    declared_shape TEXT NOT NULL,
+    stored_shape TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (event_type, schema_version, declared_by)
+) STRICT;
+";
+
+/// A message to the writer thread.
+enum Job {
+    Write(WriteBatch, oneshot::Sender<Result<WriteOutcome, StoreError>>),
+    Declare(
+        Declarer,
+        Vec<DeclaredKind>,
+        oneshot::Sender<Result<Vec<Declared>, StoreError>>,
+    ),
+    Close(oneshot::Sender<()>),
+}
+
+/// SQLite behind [`Store`]. Open with [`SqliteStore::open`].
+pub struct SqliteStore {
+    jobs: mpsc::SyncSender<Job>,
+    reads: Arc<ReadPool>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database, migrates its schema and starts the writer.
+    pub fn open(config: SqliteConfig) -> Result<Self, StoreError> {
+        let conn = open_connection(&config.path)?;
+        let sync = match config.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.execute_batch(SCHEMA)?;
+        let rejected_bytes: i64 =
+            conn.query_row("SELECT COALESCE(SUM(length(raw)), 0) FROM rejected_events", [], |r| {
+                r.get(0)
+            })?;
+        let mut writer = Writer {
+            conn,
+            rejected_bytes: rejected_bytes.max(0) as u64,
+            config: config.clone(),
+            last_retention: None,
+        };
+        writer.apply_retention();
+        let (jobs, queue) = mpsc::sync_channel(config.writer_queue.max(1));
+        let thread = std::thread::Builder::new()
+            .name("collector-sqlite-writer".into())
+            .spawn(move || writer.run(queue))
+            .map_err(|e| StoreError::Failed(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            jobs,
+            reads: Arc::new(ReadPool {
+                path: config.path,
+                idle: Mutex::new(Vec::new()),
+            }),
+            writer: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
+        })
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.reads.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Failed(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn =
+        Connection::open(path).map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    Ok(conn)
+}
+
+/// Read connections, opened when needed and kept for the next read.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = open_connection(&self.path)?;
+                conn.pragma_update(None, "query_only", true)?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        result
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    rejected_bytes: u64,
+    config: SqliteConfig,
+    last_retention: Option<Instant>,
+}
+
+impl Writer {
+    fn run(mut self, queue: mpsc::Receiver<Job>) {
+        let mut waiting: Option<Job> = None;
+        loop {
+            let job = match waiting.take() {
+                Some(job) => job,
+                None => match queue.recv_timeout(Duration::from_secs(60)) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.apply_retention();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                },
+            };
+            match job {
+                Job::Write(batch, reply) => {
+                    let mut group = vec![(batch, reply)];
+                    let mut events = group[0].0.events.len();
+                    // Every batch already waiting joins this transaction.
+                    while events < GROUP_EVENTS {
+                        match queue.try_recv() {
+                            Ok(Job::Write(batch, reply)) => {
+                                events += batch.events.len();
+                                group.push((batch, reply));
+                            }
+                            Ok(other) => {
+                                waiting = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.write_group(group);
+                }
+                Job::Declare(by, kinds, reply) => {
+                    let _ = reply.send(self.declare(&by, &kinds));
+                }
+                Job::Close(done) => {
+                    let _ = done.send(());
+                    return;
+                }
+            }
+            self.apply_retention_if_due();
+        }
+    }
+
+    fn write_group(&mut self, group: Vec<(WriteBatch, oneshot::Sender<Result<WriteOutcome, StoreError>>)>) {
+        let rejected_before = self.rejected_bytes;
+        let batches: Vec<&WriteBatch> = group.iter().map(|(b, _)| b).collect();
+        match self.write_all(&batches) {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                self.rejected_bytes = rejected_before;
+                let message = e.to_string();
+                tracing::error!(target: "telemetry_collector", error = %message, "a write transaction failed");
+                for (_, reply) in group {
+                    let _ = reply.send(Err(StoreError::Failed(message.clone())));
+                }
+            }
+        }
+    }
+
+    /// Stores every batch in one transaction; nothing is answered before the commit.
+    fn write_all(&mut self, batches: &[&WriteBatch]) -> Result<Vec<WriteOutcome>, rusqlite::Error> {
+        let received_at = Timestamp::now().to_string();
+        let tx = self.conn.transaction()?;
+        let mut outcomes = Vec::with_capacity(batches.len());
+        {
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO events (event_id, event_type, schema_version, timestamp, uid, sid, gdata_id, \
+                 trace_id, span_id, parent_span_id, service, service_version, sdk, event_data, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+                 ON CONFLICT(event_id) DO NOTHING",
+            )?;
+            let mut insert_rejection = tx.prepare_cached(
+                "INSERT INTO rejected_events (received_at, event_id, event_type, service, reason_code, reasons, raw) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for batch in batches {
+                let mut outcome = WriteOutcome {
+                    inserted: Vec::with_capacity(batch.events.len()),
+                    ..WriteOutcome::default()
+                };
+                for e in &batch.events {
+                    let changed = insert_event.execute(params![
+                        e.event_id,
+                        e.event_type,
+                        e.schema_version,
+                        e.timestamp,
+                        e.uid,
+                        e.sid,
+                        e.gdata_id,
+                        e.trace_id,
+                        e.span_id,
+                        e.parent_span_id,
+                        e.service,
+                        e.service_version,
+                        e.sdk,
+                        e.event_data,
+                        received_at,
+                    ])?;
+                    outcome.inserted.push(changed == 1);
+                }
+                for r in &batch.rejections {
+                    let size = r.raw.len() as u64;
+                    if self.rejected_bytes + size > self.config.rejected_max_bytes {
+                        outcome.rejections_overflowed += 1;
+                        continue;
+                    }
+                    let reasons = serde_json::to_string(&r.reasons).unwrap_or_else(|_| "[]".into());
+                    insert_rejection.execute(params![
+                        received_at,
+                        r.event_id,
+                        r.event_type,
+                        r.service,
+                        r.reason_code,
+                        reasons,
+                        r.raw
+                    ])?;
+                    self.rejected_bytes += size;
+                    outcome.rejections_kept += 1;
+                }
+                outcomes.push(outcome);
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    fn declare(&mut self, by: &Declarer, kinds: &[DeclaredKind]) -> Result<Vec<Declared>, StoreError> {
+        let now = Timestamp::now().to_string();
+        let declarer = by.to_string();
+        let tx = self.conn.transaction()?;
+        let mut found = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            let shape = kind.shape.to_string();
+            let stored: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT shape, declared_by FROM plan_kinds WHERE event_type = ?1 AND schema_version = ?2",
+                    params![kind.event_type, kind.schema_version],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let outcome =
+                match stored {
+                    None => {
+                        tx.execute(
+                        "INSERT INTO plan_kinds (event_type, schema_version, shape, entry, declared_by, first_seen) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![kind.event_type, kind.schema_version, shape, kind.entry.to_string(), declarer, now],
+                    )?;
+                        Declared::New
+                    }
+                    Some((stored_shape, stored_by)) => {
+                        let stored_shape: Value = serde_json::from_str(&stored_shape).unwrap_or(Value::Null);
+                        if stored_shape == kind.shape {
+                            Declared::Known
+                        } else {
+                            tx.execute(
+                                "INSERT INTO plan_conflicts (event_type, schema_version, declared_by, differs_from, \
+                             declared_shape, stored_shape, first_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                             ON CONFLICT DO UPDATE SET declared_shape = excluded.declared_shape",
+                                params![
+                                    kind.event_type,
+                                    kind.schema_version,
+                                    declarer,
+                                    stored_by,
+                                    shape,
+                                    stored_shape.to_string(),
+                                    now
+                                ],
+                            )?;
+                            Declared::Conflict {
+                                differs_from: stored_by,
+                                stored_shape,
+                            }
+                        }
+                    }
+                };
+            if !matches!(outcome, Declared::Conflict { .. }) {
+                tx.execute(
+                    "INSERT INTO plan_declarers (event_type, schema_version, declared_by, first_seen, last_seen) \
+                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO UPDATE SET last_seen = excluded.last_seen",
+                    params![kind.event_type, kind.schema_version, declarer, now],
+                )?;
+            }
+            found.push(outcome);
+        }
+        tx.commit()?;
+        Ok(found)
+    }
+
+    fn apply_retention_if_due(&mut self) {
+        if self
+            .last_retention
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(3600))
+        {
+            self.apply_retention();
+        }
+    }
+
+    /// Deletes rejected events older than the retention period.
+    fn apply_retention(&mut self) {
+        self.last_retention = Some(Instant::now());
+        let cutoff = Timestamp::from_system_time(std::time::SystemTime::now() - self.config.rejected_retention);
+        let result = self.conn.execute(
+            "DELETE FROM rejected_events WHERE received_at < ?1",
+            params![cutoff.to_string()],
+        );
+        match result {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(target: "telemetry_collector", deleted = n, "rejected events past retention deleted");
+                if let Ok(bytes) =
+                    self.conn
+                        .query_row("SELECT COALESCE(SUM(length(raw)), 0) FROM rejected_events", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
+                {
+                    self.rejected_bytes = bytes.max(0) as u64;
+                }
+            }
+            Err(e) => tracing::error!(target: "telemetry_collector", error = %e, "retention of rejected events failed"),
+        }
+    }
+}
+
+const EVENT_COLUMNS: &str = "seq, received_at, event_id, event_type, schema_version, timestamp, uid, sid, gdata_id, \
+    trace_id, span_id, parent_span_id, service, service_version, sdk, event_data";
+
+/// Reads a row of [`EVENT_COLUMNS`] into the envelope's JSON, in wire order.
+fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let text = |i: usize| -> rusqlite::Result<Value> {
+        Ok(row.get::<_, Option<String>>(i)?.map_or(Value::Null, Value::String))
+    };
+    let mut envelope = Map::new();
+    envelope.insert("event_id".into(), text(2)?);
+    envelope.insert("event_type".into(), text(3)?);
+    envelope.insert("schema_version".into(), Value::from(row.get::<_, i64>(4)?));
+    for (key, i) in [
+        ("timestamp", 5),
+        ("uid", 6),
+        ("sid", 7),
+        ("gdata_id", 8),
+        ("trace_id", 9),
+        ("span_id", 10),
+        ("parent_span_id", 11),
+    ] {
+        envelope.insert(key.into(), text(i)?);
+    }
+    let mut source = Map::new();
+    source.insert("service".into(), text(12)?);
+    source.insert("service_version".into(), text(13)?);
+    source.insert("sdk".into(), text(14)?);
+    envelope.insert("source".into(), Value::Object(source));
+    let data: String = row.get(15)?;
+    envelope.insert(
+        "event_data".into(),
+        serde_json::from_str(&data).unwrap_or(Value::String(data)),
+    );
+    Ok(StoredEvent {
+        seq: row.get(0)?,
+        received_at: row.get(1)?,
+        envelope,
+    })
+}
+
+/// A page cursor: the last row's timestamp and sequence number.
+fn encode_cursor(e: &StoredEvent) -> String {
+    let ts = e.envelope.get("timestamp").and_then(Value::as_str).unwrap_or_default();
+    format!("{ts}_{}", e.seq)
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, i64), StoreError> {
+    let bad = || StoreError::Failed(format!("cursor {cursor:?} is not one this collector gave out"));
+    let (ts, seq) = cursor.rsplit_once('_').ok_or_else(bad)?;
+    Ok((ts.to_string(), seq.parse().map_err(|_| bad())?))
+}
+
+fn query_events(conn: &Connection, q: &EventQuery) -> Result<EventPage, StoreError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut clauses: Vec<String> = Vec::new();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let mut filter = |column: &str, op: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            values.push(v.clone().into());
+            clauses.push(format!("{column} {op} ?{}", values.len()));
+        }
+    };
+    filter("event_type", "=", &q.event_type);
+    filter("sid", "=", &q.sid);
+    filter("uid", "=", &q.uid);
+    filter("gdata_id", "=", &q.gdata_id);
+    filter("trace_id", "=", &q.trace_id);
+    filter("service", "=", &q.service);
+    filter("timestamp", ">=", &q.since);
+    filter("timestamp", "<", &q.until);
+    let order = if let Some(after) = q.after_seq {
+        values.push(after.into());
+        clauses.push(format!("seq > ?{}", values.len()));
+        "seq ASC"
+    } else {
+        if let Some(cursor) = &q.cursor {
+            let (ts, seq) = decode_cursor(cursor)?;
+            values.push(ts.into());
+            values.push(seq.into());
+            clauses.push(format!("(timestamp, seq) < (?{}, ?{})", values.len() - 1, values.len()));
+        }
+        "timestamp DESC, seq DESC"
+    };
+    let where_clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events {where_clause} ORDER BY {order} LIMIT {}",
+        limit + 1
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut events = stmt
+        .query_map(rusqlite::params_from_iter(values), event_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if events.len() > limit as usize {
+        events.truncate(limit as usize);
+        events.last().filter(|_| q.after_seq.is_none()).map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(EventPage { events, next_cursor })
+}
+
+fn counts(conn: &Connection, sql: &str) -> Result<Vec<Count>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Count {
+            key: r.get(0)?,
+            count: r.get::<_, i64>(1)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The value at `p` (0 to 1) of sorted values, nearest rank.
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn durations(conn: &Connection) -> Result<Vec<DurationStats>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT json_extract(event_data, '$.module'), json_extract(event_data, '$.function'), \
+                json_extract(event_data, '$.duration_us') AS d \
+         FROM events WHERE json_type(event_data, '$.duration_us') = 'integer' \
+           AND json_type(event_data, '$.function') = 'text' \
+         ORDER BY 1, 2, 3",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out: Vec<DurationStats> = Vec::new();
+    let mut current: Option<(String, String, Vec<u64>)> = None;
+    let mut finish = |group: Option<(String, String, Vec<u64>)>| {
+        if let Some((module, function, values)) = group {
+            out.push(DurationStats {
+                module,
+                function,
+                calls: values.len() as u64,
+                p50_us: percentile(&values, 0.50),
+                p95_us: percentile(&values, 0.95),
+                p99_us: percentile(&values, 0.99),
+            });
+        }
+    };
+    while let Some(row) = rows.next()? {
+        let module: String = row.get::<_, Option<String>>(0)?.unwrap_or_default();
+        let function: String = row.get(1)?;
+        let d = row.get::<_, i64>(2)?.max(0) as u64;
+        match &mut current {
+            Some((m, f, values)) if *m == module && *f == function => values.push(d),
+            _ => {
+                finish(current.take());
+                current = Some((module, function, vec![d]));
+            }
+        }
+    }
+    finish(current);
+    Ok(out)
+}
+
+fn stored_stats(conn: &Connection) -> Result<StoredStats, StoreError> {
+    let one =
+        |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64) };
+    Ok(StoredStats {
+        events: one("SELECT COUNT(*) FROM events")?,
+        sessions: one("SELECT COUNT(DISTINCT sid) FROM events WHERE sid IS NOT NULL")?,
+        by_kind: counts(
+            conn,
+            "SELECT event_type || ' v' || schema_version, COUNT(*) FROM events \
+             GROUP BY event_type, schema_version ORDER BY 2 DESC, 1",
+        )?,
+        by_service: counts(
+            conn,
+            "SELECT service, COUNT(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1",
+        )?,
+        by_outcome: counts(
+            conn,
+            "SELECT json_extract(event_data, '$.outcome'), COUNT(*) FROM events \
+             WHERE json_type(event_data, '$.outcome') = 'text' GROUP BY 1 ORDER BY 2 DESC, 1",
+        )?,
+        durations: durations(conn)?,
+        rejected: one("SELECT COUNT(*) FROM rejected_events")?,
+        rejected_by_reason: counts(
+            conn,
+            "SELECT reason_code, COUNT(*) FROM rejected_events GROUP BY 1 ORDER BY 2 DESC, 1",
+        )?,
+    })
+}
+
+fn rejected(conn: &Connection, limit: u32, before_id: Option<i64>) -> Result<Vec<StoredRejection>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, received_at, event_id, event_type, service, reason_code, reasons, raw FROM rejected_events \
+         WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![before_id.unwrap_or(i64::MAX), limit.clamp(1, 1000)], |r| {
+        let reasons: String = r.get(6)?;
+        let raw: String = r.get(7)?;
+        Ok(StoredRejection {
+            id: r.get(0)?,
+            received_at: r.get(1)?,
+            event_id: r.get(2)?,
+            event_type: r.get(3)?,
+            service: r.get(4)?,
+            reason_code: r.get(5)?,
+            reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+            raw: serde_json::from_str(&raw).unwrap_or(Value::String(raw)),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn plan(conn: &Connection) -> Result<(Vec<PlanKind>, Vec<StoredConflict>), StoreError> {
+    let mut declarers = conn.prepare(
+        "SELECT declared_by, first_seen, last_seen FROM plan_declarers \
+         WHERE event_type = ?1 AND schema_version = ?2 ORDER BY first_seen, declared_by",
+    )?;
+    let mut kinds_stmt =
+        conn.prepare("SELECT event_type, schema_version, entry FROM plan_kinds ORDER BY event_type, schema_version")?;
+    let rows: Vec<(String, u32, String)> = kinds_stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut kinds = Vec::with_capacity(rows.len());
+    for (event_type, schema_version, entry) in rows {
+        let declared_by = declarers
+            .query_map(params![event_type, schema_version], |r| {
+                Ok(PlanDeclarer {
+                    service: r.get(0)?,
+                    first_seen: r.get(1)?,
+                    last_seen: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        kinds.push(PlanKind {
+            event_type,
+            schema_version,
+            entry: serde_json::from_str(&entry).unwrap_or(Value::Null),
+            declared_by,
+        });
+    }
+    let mut conflicts_stmt = conn.prepare(
+        "SELECT event_type, schema_version, declared_by, differs_from, declared_shape, stored_shape, first_seen \
+         FROM plan_conflicts ORDER BY event_type, schema_version, first_seen",
+    )?;
+    let conflicts = conflicts_stmt
+        .query_map([], |r| {
+            let declared: String = r.get(4)?;
+            let stored: String = r.get(5)?;
+            Ok(StoredConflict {
+                event_type: r.get(0)?,
+                schema_version: r.get(1)?,
+                declared_by: r.get(2)?,
+                differs_from: r.get(3)?,
+                declared_shape: serde_json::from_str(&declared).unwrap_or(Value::Null),
+                stored_shape: serde_json::from_str(&stored).unwrap_or(Value::Null),
+                first_seen: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok((kinds, conflicts))
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Write(batch, reply))?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        self.read(move |conn| query_events(conn, &query)).await
+    }
+
+    async fn session(&self, sid: String, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE sid = ?1 ORDER BY timestamp, seq LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![sid, limit.clamp(1, 100_000)], event_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn rejected(&self, limit: u32, before_id: Option<i64>) -> Result<Vec<StoredRejection>, StoreError> {
+        self.read(move |conn| rejected(conn, limit, before_id)).await
+    }
+
+    async fn stats(&self) -> Result<StoredStats, StoreError> {
+        self.read(stored_stats).await
+    }
+
+    async fn declare(&self, by: Declarer, kinds: Vec<DeclaredKind>) -> Result<Vec<Declared>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Declare(by, kinds, reply))?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn plan(&self) -> Result<(Vec<PlanKind>, Vec<StoredConflict>), StoreError> {
+        self.read(plan).await
+    }
+
+    async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        // A blocking send: the writer finishes what is queued before it sees this.
+        let jobs = self.jobs.clone();
+        let sent = tokio::task::spawn_blocking(move || jobs.send(Job::Close(done)).is_ok())
+            .await
+            .unwrap_or(false);
+        if sent {
+            let _ = closed.await;
+        }
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewEvent, NewRejection};
+
+    fn event(id: u32, sid: &str) -> NewEvent {
+        NewEvent {
+            event_id: format!("019ab5a3-7c2e-7d41-9f3a-{id:012x}"),
+            event_type: "OE_INTERACT".into(),
+            schema_version: 1,
+            timestamp: format!("2026-11-24T10:15:{:02}.000000Z", id % 60),
+            uid: Some("u1".into()),
+            sid: Some(sid.into()),
+            gdata_id: None,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
+            service: "svc".into(),
+            service_version: Some("1.0".into()),
+            sdk: "telemetry-rust/0.1.0".into(),
+            event_data: format!(
+                r#"{{"function":"chat","module":"m","duration_us":{id},"outcome":"ok","error":null,"fields":{{}}}}"#
+            ),
+        }
+    }
+
+    fn open(dir: &Path) -> SqliteStore {
+        SqliteStore::open(SqliteConfig::new(dir.join("t.db"))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn duplicates_in_a_batch_and_across_reopen_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let batch = WriteBatch {
+            events: vec![event(1, "s"), event(2, "s"), event(1, "s")],
+            rejections: vec![],
+        };
+        let outcome = store.write(batch).await.unwrap();
+        assert_eq!(outcome.inserted, [true, true, false]);
+        store.close().await;
+        let store = open(dir.path());
+        let outcome = store
+            .write(WriteBatch {
+                events: vec![event(2, "s"), event(3, "s")],
+                rejections: vec![],
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome.inserted, [false, true]);
+        assert_eq!(store.stats().await.unwrap().events, 3);
+    }
+
+    #[tokio::test]
+    async fn pages_go_newest_first_and_cover_everything_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let events = (0..25)
+            .map(|i| event(i, if i % 2 == 0 { "even" } else { "odd" }))
+            .collect();
+        store
+            .write(WriteBatch {
+                events,
+                rejections: vec![],
+            })
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .events(EventQuery {
+                    limit: Some(7),
+                    cursor: cursor.clone(),
+                    ..EventQuery::default()
+                })
+                .await
+                .unwrap();
+            seen.extend(
+                page.events
+                    .iter()
+                    .map(|e| e.envelope["timestamp"].as_str().unwrap().to_string()),
+            );
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted);
+        let odd = store.session("odd".into(), 100).await.unwrap();
+        assert_eq!(odd.len(), 12);
+        let tail = store
+            .events(EventQuery {
+                after_seq: Some(20),
+                ..EventQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            tail.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [21, 22, 23, 24, 25]
+        );
+    }
+
+    #[tokio::test]
+    async fn stats_give_percentiles_per_function() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let events = (1..=100).map(|i| event(i, "s")).collect();
+        store
+            .write(WriteBatch {
+                events,
+                rejections: vec![],
+            })
+            .await
+            .unwrap();
+        let stats = store.stats().await.unwrap();
+        assert_eq!(stats.durations.len(), 1);
+        let d = &stats.durations[0];
+        assert_eq!((d.calls, d.p50_us, d.p95_us, d.p99_us), (100, 50, 95, 99));
+        assert_eq!(
+            stats.by_outcome,
+            vec![Count {
+                key: "ok".into(),
+                count: 100
+            }]
+        );
+        assert_eq!(stats.sessions, 1);
+    }
+
+    #[tokio::test]
+    async fn rejections_beyond_the_cap_are_counted_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SqliteConfig::new(dir.path().join("t.db"));
+        config.rejected_max_bytes = 100;
+        let store = SqliteStore::open(config).unwrap();
+        let rejection = NewRejection {
+            event_id: None,
+            event_type: None,
+            service: None,
+            reason_code: "event_id: missing".into(),
+            reasons: vec!["event_id: missing".into()],
+            raw: format!("{{\"pad\":\"{}\"}}", "x".repeat(30)),
+        };
+        let outcome = store
+            .write(WriteBatch {
+                events: vec![],
+                rejections: vec![rejection.clone(), rejection.clone(), rejection],
+            })
+            .await
+            .unwrap();
+        assert_eq!((outcome.rejections_kept, outcome.rejections_overflowed), (2, 1));
+        let kept = store.rejected(10, None).await.unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].raw["pad"].as_str().unwrap().len(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_full_writer_queue_is_busy_not_unbounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SqliteConfig::new(dir.path().join("t.db"));
+        config.writer_queue = 1;
+        let store = Arc::new(SqliteStore::open(config).unwrap());
+        // Many writers at once against a queue of one: some must be told Busy.
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let events = (0..500).map(|j| event(i * 1000 + j, "s")).collect();
+                store
+                    .write(WriteBatch {
+                        events,
+                        rejections: vec![],
+                    })
+                    .await
+            }));
+        }
+        let mut busy = 0;
+        let mut stored = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(o) => stored += o.inserted.len(),
+                Err(StoreError::Busy) => busy += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(busy > 0, "no write was refused");
+        assert_eq!(store.stats().await.unwrap().events as usize, stored);
+    }
+}
