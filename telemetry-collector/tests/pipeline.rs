@@ -1,0 +1,134 @@
+//! The SDK's real delivery pipeline against the real collector: every event
+//! emitted is stored once, through outages and restarts of the collector.
+
+mod support;
+
+use std::time::Duration;
+
+use support::TestCollector;
+use telemetry::{Pipeline, PipelineGuard, TelemetryEvent};
+use telemetry_collector::Collector;
+
+/// The event these tests emit: numbered, so losses and duplicates show.
+#[derive(TelemetryEvent, serde::Serialize)]
+#[telemetry(event = "T_SEQ")]
+struct Seq {
+    n: u64,
+    text: String,
+}
+
+fn pipeline(url: &str) -> PipelineGuard {
+    Pipeline::builder()
+        .endpoint(format!("{url}/v1/events"))
+        .service("pipeline-test")
+        .service_version("1.0.0")
+        .queue_capacity(100_000)
+        .flush_interval(Duration::from_millis(50))
+        .start()
+        .unwrap()
+}
+
+fn emit_range(guard: &PipelineGuard, range: std::ops::Range<u64>) {
+    let sink = guard.sink().unwrap();
+    telemetry::with_sink(sink, || {
+        for n in range {
+            telemetry::emit(Seq {
+                n,
+                text: format!("event {n}"),
+            });
+        }
+    });
+}
+
+/// Every `n` in `0..count` is stored exactly once.
+async fn assert_stored_once(c: &TestCollector, count: u64) {
+    let stats = c.get("/v1/stats").await;
+    assert_eq!(stats["stored"]["events"], count, "{stats}");
+    let mut seen = vec![false; count as usize];
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cur) => format!("/v1/events?event_type=T_SEQ&limit=1000&cursor={cur}"),
+            None => "/v1/events?event_type=T_SEQ&limit=1000".into(),
+        };
+        let page = c.get(&path).await;
+        for e in page["events"].as_array().unwrap() {
+            let n = e["event_data"]["n"].as_u64().unwrap() as usize;
+            assert!(!seen[n], "event {n} stored twice");
+            seen[n] = true;
+            assert_eq!(e["source"]["service"], "pipeline-test");
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert!(seen.iter().all(|&s| s), "some events are missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_emitted_is_stored_once() {
+    let c = TestCollector::start().await;
+    let guard = pipeline(c.collector.url());
+    emit_range(&guard, 0..20_000);
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.emitted, stats.delivered, stats.pending),
+        (20_000, 20_000, 0),
+        "{stats:?}"
+    );
+    assert_stored_once(&c, 20_000).await;
+    assert_eq!(c.collector.stats().accepted, 20_000);
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_comes_up_late_gets_everything() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let guard = pipeline(&format!("http://{addr}"));
+    emit_range(&guard, 0..2_000);
+    // The pipeline is retrying connection errors by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = TestCollector::start_with(|b| b.listen(&addr)).await;
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert!(stats.retried > 0, "{stats:?}");
+    assert_eq!((stats.delivered, stats.dropped), (2_000, 0), "{stats:?}");
+    assert_stored_once(&c, 2_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_of_the_collector_loses_and_doubles_nothing() {
+    let first = TestCollector::start().await;
+    let addr = first.collector.addr().to_string();
+    let db = first.collector.db_path().to_path_buf();
+    let guard = pipeline(first.collector.url());
+    emit_range(&guard, 0..5_000);
+    assert!(guard.flush(Duration::from_secs(30)));
+    let TestCollector { collector, dir, .. } = first;
+    collector.shutdown().await;
+    emit_range(&guard, 5_000..10_000);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = Collector::builder().db(&db).listen(&addr).start().await.unwrap();
+    let c = TestCollector {
+        collector: again,
+        dir,
+        http: reqwest::Client::new(),
+    };
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!((stats.delivered, stats.dropped), (10_000, 0), "{stats:?}");
+    assert_stored_once(&c, 10_000).await;
+}
