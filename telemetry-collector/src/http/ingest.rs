@@ -14,6 +14,7 @@ use super::auth::authorize;
 use super::body::json_body;
 use super::error::ApiError;
 use super::AppState;
+use crate::plan::FixedPlan;
 use crate::stats::Counters;
 use crate::store::WriteBatch;
 use crate::validate::{check_event, Checked, Problem, Refused};
@@ -32,17 +33,30 @@ struct EventsRequest<'a> {
 
 /// The 200 answer.
 #[derive(Debug, Serialize)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     accepted: u64,
     duplicates: u64,
     rejected: Vec<RejectedEvent>,
 }
 
-#[derive(Debug, Serialize)]
-struct RejectedEvent {
-    index: usize,
-    event_id: Option<String>,
-    reason: String,
+/// One refused event of a request, as the 200 answer lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectedEvent {
+    /// Its position in the request's `events`.
+    pub index: usize,
+    /// Its `event_id`, when readable.
+    pub event_id: Option<String>,
+    /// Every reason, joined with `; `.
+    pub reason: String,
+}
+
+/// A request body, checked: the rows to store and the events refused.
+#[derive(Debug)]
+pub struct CheckedRequest {
+    /// Valid events and kept rejections, ready for the store.
+    pub batch: WriteBatch,
+    /// The refused events, for the answer.
+    pub rejected: Vec<RejectedEvent>,
 }
 
 pub(crate) async fn post_events(
@@ -90,9 +104,9 @@ fn parse_request(bytes: &[u8]) -> Result<EventsRequest<'_>, ApiError> {
 }
 
 /// Checks one event against the envelope rules and, if there is one, the plan.
-fn check(app: &AppState, raw: &RawValue) -> Result<Checked, Refused> {
+fn check(plan: Option<&FixedPlan>, raw: &RawValue) -> Result<Checked, Refused> {
     let checked = check_event(raw)?;
-    let Some(plan) = &app.plan else { return Ok(checked) };
+    let Some(plan) = plan else { return Ok(checked) };
     let problems: Vec<Problem> = plan.check(&checked.event.event_type, checked.event.schema_version, &checked.data);
     if problems.is_empty() {
         Ok(checked)
@@ -106,14 +120,14 @@ fn check(app: &AppState, raw: &RawValue) -> Result<Checked, Refused> {
     }
 }
 
-async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Accepted, ApiError> {
-    authorize(&app.token, headers)?;
-    let bytes = json_body(headers, body).await?;
-    let request = parse_request(&bytes)?;
+/// Parses and checks a decoded body: the whole request's shape (400), then
+/// each event on its own. No I/O.
+pub fn check_request(bytes: &[u8], plan: Option<&FixedPlan>) -> Result<CheckedRequest, ApiError> {
+    let request = parse_request(bytes)?;
     let mut batch = WriteBatch::default();
     let mut rejected = Vec::new();
     for (index, raw) in request.events.iter().enumerate() {
-        match check(app, raw) {
+        match check(plan, raw) {
             Ok(checked) => batch.events.push(checked.event),
             Err(refused) => {
                 rejected.push(RejectedEvent {
@@ -125,6 +139,13 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Accep
             }
         }
     }
+    Ok(CheckedRequest { batch, rejected })
+}
+
+async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Accepted, ApiError> {
+    authorize(&app.token, headers)?;
+    let bytes = json_body(headers, body).await?;
+    let CheckedRequest { batch, rejected } = check_request(&bytes, app.plan.as_ref())?;
     let outcome = app.store.write(batch).await?;
     let accepted = outcome.inserted.iter().filter(|&&new| new).count() as u64;
     let duplicates = outcome.inserted.len() as u64 - accepted;

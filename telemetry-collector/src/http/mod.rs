@@ -6,7 +6,7 @@ pub(crate) mod auth;
 pub(crate) mod body;
 mod catalog;
 pub(crate) mod error;
-mod ingest;
+pub(crate) mod ingest;
 mod read;
 
 use std::collections::HashSet;
