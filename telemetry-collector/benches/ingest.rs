@@ -139,20 +139,7 @@ fn store_only(rt: &tokio::runtime::Runtime, dir: &std::path::Path, events: u64) 
                     let Some(batch) = queue.lock().unwrap().pop() else {
                         break;
                     };
-                    let mut batch = Some(batch);
-                    while let Some(b) = batch.take() {
-                        let keep = WriteBatch {
-                            events: b.events.clone(),
-                            rejections: vec![],
-                        };
-                        match store.write(b).await {
-                            Ok(_) => {}
-                            Err(_) => {
-                                tokio::time::sleep(Duration::from_millis(1)).await;
-                                batch = Some(keep);
-                            }
-                        }
-                    }
+                    store.write(batch).await.unwrap();
                 }
             }));
         }
@@ -297,14 +284,23 @@ fn main() {
         .build()
         .unwrap();
 
+    // `INGEST_PARTS=pipeline,latency` runs only those parts (for profiling).
+    let parts = std::env::var("INGEST_PARTS").unwrap_or_else(|_| "store,pipeline,latency".into());
     let ceiling = ceiling(dir.path(), events);
     println!("ceiling: rusqlite, one transaction, {events} rows: {ceiling:.0} events/s");
-    let store = store_only(&rt, dir.path(), events);
-    println!(
-        "store: SqliteStore::write, 500-row batches, 4 writers: {store:.0} events/s ({:.2} of the ceiling)",
-        store / ceiling
-    );
-    for (name, in_flight) in [("pipeline_default", 1), ("pipeline_in_flight_4", 4)] {
+    if parts.contains("store") {
+        let store = store_only(&rt, dir.path(), events);
+        println!(
+            "store: SqliteStore::write, 500-row batches, 4 writers: {store:.0} events/s ({:.2} of the ceiling)",
+            store / ceiling
+        );
+    }
+    let pipelines: &[(&str, usize)] = if parts.contains("pipeline") {
+        &[("pipeline_default", 1), ("pipeline_in_flight_4", 4)]
+    } else {
+        &[]
+    };
+    for &(name, in_flight) in pipelines {
         let (stored, dropped) = pipeline(&rt, dir.path(), name, events, in_flight);
         println!(
             "pipeline: emit -> transport (max_in_flight {in_flight}) -> HTTP -> collector -> SQLite: {stored:.0} events/s stored \
@@ -312,11 +308,16 @@ fn main() {
             stored / ceiling
         );
     }
-    for (name, concurrency, interval, n) in [
-        ("steady_20rps", 1, Duration::from_millis(50), 200),
-        ("steady_100rps", 2, Duration::from_millis(20), 250),
-        ("saturated_4", 4, Duration::ZERO, 150),
-    ] {
+    let latencies: &[(&str, usize, Duration, usize)] = if parts.contains("latency") {
+        &[
+            ("steady_20rps", 1, Duration::from_millis(50), 200),
+            ("steady_100rps", 2, Duration::from_millis(20), 250),
+            ("saturated_4", 4, Duration::ZERO, 150),
+        ]
+    } else {
+        &[]
+    };
+    for &(name, concurrency, interval, n) in latencies {
         let (p50, p99, r) = latency(&rt, dir.path(), name, concurrency, interval, n);
         println!(
             "latency {name}: 500-event requests, {concurrency} client(s): p50 {:.2} ms, p99 {:.2} ms, {r:.0} events/s",

@@ -8,6 +8,7 @@
 //! The loop itself never waits on the network: flush and shutdown requests, and
 //! new events, are taken while requests are in flight.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,6 +59,9 @@ pub(crate) struct Worker {
     scratch: Vec<u8>,
     /// Records taken off the queue together, before they are encoded.
     incoming: Vec<EventRecord>,
+    /// At shutdown: every record left in the closed queue, oldest first, taken
+    /// a batch at a time (a deque: taking from the front must not move the rest).
+    backlog: VecDeque<EventRecord>,
     batch_deadline: Option<tokio::time::Instant>,
     shutdown: Option<(Instant, std::sync::mpsc::Sender<()>)>,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
@@ -108,6 +112,7 @@ impl Worker {
             batch: Batch::default(),
             scratch: Vec::new(),
             incoming: Vec::with_capacity(RECEIVE_AT_ONCE),
+            backlog: VecDeque::new(),
             batch_deadline: None,
             shutdown: None,
             flushes: Vec::new(),
@@ -214,14 +219,15 @@ impl Worker {
             // Fill the next batch (a spool takes everything: it is on disk).
             self.add_incoming();
             while self.incoming.is_empty() && (self.spool.is_some() || !self.batch_full()) {
-                match self.queue.try_recv() {
-                    Ok(record) => self.add(record),
-                    Err(_) => break,
+                match self.backlog.pop_front().or_else(|| self.queue.try_recv().ok()) {
+                    Some(record) => self.add(record),
+                    None => break,
                 }
             }
             self.flush_spool();
             let more = !self.batch.is_empty()
                 || !self.incoming.is_empty()
+                || !self.backlog.is_empty()
                 || self.spool.as_ref().is_some_and(|s| s.unread() > 0);
             let can_send = !(self.spool.is_some() && self.past_deadline());
             if more && can_send && self.in_flight.len() < self.max_in_flight {
@@ -235,11 +241,12 @@ impl Worker {
             }
         }
         // Past the deadline without a spool: what is still batched can no longer be sent.
-        let unsent = self.batch.len() + self.incoming.len();
+        let unsent = self.batch.len() + self.incoming.len() + self.backlog.len();
         if unsent > 0 {
             Counters::add(&self.counters.dropped_shutdown, unsent as u64);
             self.batch.clear();
             self.incoming.clear();
+            self.backlog.clear();
         }
     }
 
@@ -247,13 +254,13 @@ impl Worker {
     /// waits for an emitter that had a slot before the close, until the deadline.
     async fn drain_closed_queue(&mut self) {
         let deadline = self.shutdown.as_ref().map(|(d, _)| *d).unwrap_or_else(Instant::now);
-        // Those taken before the close go first, in order (past the batch's limits:
-        // `dispatch` sends them a batch at a time).
-        for record in std::mem::take(&mut self.incoming) {
-            self.add(record);
-        }
+        // Those taken before the close go first, in order. Nothing is encoded
+        // here: `send_everything` encodes the backlog a batch at a time, so a
+        // large backlog costs no more than sending it (encoding it all into one
+        // batch made every dispatch copy the rest: quadratic).
+        self.backlog.extend(std::mem::take(&mut self.incoming));
         while let Ok(Some(record)) = tokio::time::timeout_at(deadline.into(), self.queue.recv()).await {
-            self.add(record);
+            self.backlog.push_back(record);
         }
         while let Ok(record) = self.queue.try_recv() {
             drop(record);
