@@ -67,9 +67,9 @@ fn rate(events: u64, elapsed: Duration) -> f64 {
     events as f64 / elapsed.as_secs_f64()
 }
 
-/// 1. rusqlite straight: the ceiling.
-fn ceiling(dir: &std::path::Path, events: u64) -> f64 {
-    let path = dir.join("ceiling.db");
+/// 1. rusqlite straight: the ceiling (without the indexes in `drop`, to show what each costs).
+fn insert_directly(dir: &std::path::Path, events: u64, drop: &[&str]) -> f64 {
+    let path = dir.join(format!("ceiling{}.db", drop.join("-")));
     // The collector's own schema and pragmas, then out of the way.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -80,6 +80,14 @@ fn ceiling(dir: &std::path::Path, events: u64) -> f64 {
     let mut conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    if let Ok(pragmas) = std::env::var("INGEST_PRAGMAS") {
+        for p in pragmas.split(',').filter(|p| !p.is_empty()) {
+            conn.execute_batch(&format!("PRAGMA {p}")).unwrap();
+        }
+    }
+    for index in drop {
+        conn.execute_batch(&format!("DROP INDEX {index}")).unwrap();
+    }
     let started = Instant::now();
     let tx = conn.transaction().unwrap();
     {
@@ -177,14 +185,23 @@ fn pipeline(
         .unwrap();
     let started = Instant::now();
     telemetry::with_sink(guard.sink().unwrap(), || {
-        for n in 0..events {
-            telemetry::emit(Interact {
-                function: "chat",
-                module: "bench::svc",
-                duration_us: n % 5000,
-                outcome: "ok",
-                query_len: 17,
-            });
+        // Requests of 10 events each, with the ids a request carries (as the
+        // ceiling's rows do: every index gets an entry).
+        for request in 0..events / 10 {
+            let ctx = telemetry::Context::new()
+                .with_uid(format!("user_{}", request % 1000))
+                .with_sid(format!("session_{}", request % 5000))
+                .with_gdata_id(format!("q_{request}"));
+            let _entered = ctx.enter();
+            for n in 0..10 {
+                telemetry::emit(Interact {
+                    function: "chat",
+                    module: "bench::svc",
+                    duration_us: (request * 10 + n) % 5000,
+                    outcome: "ok",
+                    query_len: 17,
+                });
+            }
         }
     });
     let stats = guard.shutdown(Duration::from_secs(600));
@@ -286,8 +303,24 @@ fn main() {
 
     // `INGEST_PARTS=pipeline,latency` runs only those parts (for profiling).
     let parts = std::env::var("INGEST_PARTS").unwrap_or_else(|_| "store,pipeline,latency".into());
-    let ceiling = ceiling(dir.path(), events);
+    let ceiling = insert_directly(dir.path(), events, &[]);
     println!("ceiling: rusqlite, one transaction, {events} rows: {ceiling:.0} events/s");
+    if parts.contains("indexes") {
+        const SECONDARY: [&str; 6] = [
+            "events_by_time",
+            "events_by_type_time",
+            "events_by_sid",
+            "events_by_uid",
+            "events_by_gdata_id",
+            "events_by_trace_id",
+        ];
+        let bare = insert_directly(dir.path(), events, &SECONDARY);
+        println!("ceiling without the 6 secondary indexes: {bare:.0} events/s");
+        for index in SECONDARY {
+            let without = insert_directly(dir.path(), events, &[index]);
+            println!("ceiling without {index}: {without:.0} events/s");
+        }
+    }
     if parts.contains("store") {
         let store = store_only(&rt, dir.path(), events);
         println!(
