@@ -132,3 +132,69 @@ async fn a_restart_of_the_collector_loses_and_doubles_nothing() {
     assert_eq!((stats.delivered, stats.dropped), (10_000, 0), "{stats:?}");
     assert_stored_once(&c, 10_000).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_and_a_token_end_to_end() {
+    let c = TestCollector::start_with(|b| b.token("s3cret")).await;
+    let guard = Pipeline::builder()
+        .endpoint(format!("{}/v1/events", c.collector.url()))
+        .service("pipeline-test")
+        .token("s3cret")
+        .gzip(true)
+        .start()
+        .unwrap();
+    emit_range(&guard, 0..3_000);
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!((stats.delivered, stats.rejected), (3_000, 0), "{stats:?}");
+    let stored = c
+        .http
+        .get(c.url("/v1/stats"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    let stored: serde_json::Value = stored.json().await.unwrap();
+    assert_eq!(stored["stored"]["events"], 3_000);
+
+    // The wrong token: counted as unauthorized by both ends, nothing stored.
+    let guard = Pipeline::builder()
+        .endpoint(format!("{}/v1/events", c.collector.url()))
+        .token("wrong")
+        .start()
+        .unwrap();
+    emit_range(&guard, 10_000..10_010);
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!((stats.delivered, stats.rejected), (0, 10), "{stats:?}");
+    assert!(c.collector.stats().unauthorized >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries() {
+    let c = TestCollector::start_with(|b| b.writer_queue(1)).await;
+    // Another process holds the write lock for a while: the writer waits, its queue fills.
+    let lock = rusqlite::Connection::open(c.collector.db_path()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let guard = Pipeline::builder()
+        .endpoint(format!("{}/v1/events", c.collector.url()))
+        .service("pipeline-test")
+        .batch_size(100)
+        .max_in_flight(4)
+        .flush_interval(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    emit_range(&guard, 0..2_000);
+    while c.collector.stats().busy == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    lock.execute_batch("COMMIT").unwrap();
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert!(stats.retried > 0, "{stats:?}");
+    assert_eq!((stats.delivered, stats.dropped), (2_000, 0), "{stats:?}");
+    assert_stored_once(&c, 2_000).await;
+}

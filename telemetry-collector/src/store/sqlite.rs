@@ -975,6 +975,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rejections_past_retention_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let rejection = NewRejection {
+            event_id: None,
+            event_type: None,
+            service: None,
+            reason_code: "event: shape".into(),
+            reasons: vec!["event: expected an object, got array".into()],
+            raw: "[1]".into(),
+        };
+        let store = open(dir.path());
+        store
+            .write(WriteBatch {
+                events: vec![event(1, "s")],
+                rejections: vec![rejection],
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        // Reopened with a retention of one week: kept.
+        let store = open(dir.path());
+        assert_eq!(store.rejected(10, None).await.unwrap().len(), 1);
+        store.close().await;
+        // Reopened with no retention at all: deleted at start; events untouched.
+        let mut config = SqliteConfig::new(dir.path().join("t.db"));
+        config.rejected_retention = Duration::ZERO;
+        let store = SqliteStore::open(config).unwrap();
+        assert!(store.rejected(10, None).await.unwrap().is_empty());
+        assert_eq!(store.stats().await.unwrap().events, 1);
+    }
+
+    #[tokio::test]
     async fn a_full_writer_queue_is_busy_not_unbounded() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = SqliteConfig::new(dir.path().join("t.db"));
