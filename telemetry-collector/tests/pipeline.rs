@@ -198,3 +198,33 @@ async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries() {
     assert_eq!((stats.delivered, stats.dropped), (2_000, 0), "{stats:?}");
     assert_stored_once(&c, 2_000).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_a_fixed_plan_refuses_are_counted_rejected_by_the_sdk_and_kept_by_the_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    // The plan this binary's own kinds make, with T_SEQ's `n` narrowed to a string.
+    let mut doc: serde_json::Value = serde_json::from_str(&telemetry::catalog().to_json_pretty()).unwrap();
+    for kind in doc["kinds"].as_array_mut().unwrap() {
+        if kind["event_type"] == "T_SEQ" {
+            kind["schema"]["properties"]["n"] = serde_json::json!({"type": "string"});
+        }
+    }
+    std::fs::write(&plan, doc.to_string()).unwrap();
+    let c = TestCollector::start_with(|b| b.plan(&plan)).await;
+    let guard = pipeline(c.collector.url());
+    emit_range(&guard, 0..50);
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.emitted, stats.delivered, stats.rejected),
+        (50, 0, 50),
+        "{stats:?}"
+    );
+    let rejected = c.get("/v1/rejected?limit=100").await;
+    let rejected = rejected["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 50);
+    assert_eq!(rejected[0]["reasons"][0], "event_data.n: expected string, got integer");
+    assert_eq!(rejected[0]["raw"]["event_type"], "T_SEQ");
+}
