@@ -26,6 +26,7 @@ pub struct PipelineConfig {
     pub(crate) max_in_flight: usize,
     pub(crate) max_retry_elapsed: Duration,
     pub(crate) scrubber: Scrubber,
+    pub(crate) send_catalog: bool,
     pub(crate) disabled: bool,
 }
 
@@ -96,7 +97,20 @@ impl std::error::Error for ConfigError {}
 ///
 /// Defaults: queue 10,000 events, batches of 500 events or 512 KiB, flushed at
 /// least every second, no gzip, no spool, 5 s to flush at shutdown, 10 s per
-/// request, retries given up after 5 minutes per batch.
+/// request, retries given up after 5 minutes per batch, the catalog sent.
+///
+/// **The catalog.** Unless [`send_catalog(false)`](PipelineBuilder::send_catalog)
+/// (or `TELEMETRY_SEND_CATALOG=false`), the pipeline POSTs the program's tracking
+/// plan (`telemetry_core::catalog()` plus the events' `source`) to the collector
+/// when it starts and again after delivery comes back from an outage
+/// (wire-format.md section 5), in the background: events never wait for it and
+/// its failures never touch them. Its URL is the endpoint's with the last path
+/// segment `events` replaced by `catalog` (`http://host:4318/v1/events` gives
+/// `http://host:4318/v1/catalog`); an endpoint whose path does not end in
+/// `/events` gets `/v1/catalog` at its origin instead (its query is kept either
+/// way). A collector that answers 404 (one that predates the catalog) is not
+/// asked again; each schema conflict it reports is logged once, as a warning
+/// with target `telemetry::transport` that says what changed and how to fix it.
 #[derive(Debug, Clone)]
 pub struct PipelineBuilder {
     endpoint: Option<String>,
@@ -130,6 +144,7 @@ impl Default for PipelineBuilder {
                 max_in_flight: 1,
                 max_retry_elapsed: Duration::from_secs(300),
                 scrubber: Scrubber::default(),
+                send_catalog: true,
                 disabled: false,
             },
         }
@@ -227,6 +242,12 @@ impl PipelineBuilder {
         self.config.scrubber = scrubber;
         self
     }
+    /// Send the tracking plan to the collector at start and after each reconnect
+    /// (default `true`; see [`PipelineBuilder`] for what is sent, where and when).
+    pub fn send_catalog(mut self, on: bool) -> Self {
+        self.config.send_catalog = on;
+        self
+    }
     /// A disabled pipeline installs nothing: emits cost what they cost with no sink.
     pub fn disabled(mut self, disabled: bool) -> Self {
         self.config.disabled = disabled;
@@ -235,8 +256,9 @@ impl PipelineBuilder {
 
     /// Reads `TELEMETRY_ENDPOINT`, `TELEMETRY_TOKEN`, `TELEMETRY_SERVICE`,
     /// `TELEMETRY_SERVICE_VERSION`, `TELEMETRY_DISABLED` (`true`/`false`/`1`/`0`),
-    /// `TELEMETRY_QUEUE_CAPACITY`, `TELEMETRY_BATCH_SIZE`, `TELEMETRY_FLUSH_INTERVAL_MS`
-    /// and `TELEMETRY_GZIP` on top of this builder. A malformed value is an error
+    /// `TELEMETRY_QUEUE_CAPACITY`, `TELEMETRY_BATCH_SIZE`, `TELEMETRY_FLUSH_INTERVAL_MS`,
+    /// `TELEMETRY_GZIP` and `TELEMETRY_SEND_CATALOG` (`true`/`false`/`1`/`0`) on top
+    /// of this builder. A malformed value is an error
     /// naming the variable, never silently ignored.
     pub fn with_env(self) -> Result<Self, ConfigError> {
         self.with_env_from(|name| std::env::var(name).ok())
@@ -261,6 +283,9 @@ impl PipelineBuilder {
         }
         if let Some(v) = get("TELEMETRY_GZIP") {
             self.config.gzip = parse_bool("TELEMETRY_GZIP", &v)?;
+        }
+        if let Some(v) = get("TELEMETRY_SEND_CATALOG") {
+            self.config.send_catalog = parse_bool("TELEMETRY_SEND_CATALOG", &v)?;
         }
         if let Some(v) = get("TELEMETRY_QUEUE_CAPACITY") {
             self.config.queue_capacity = parse_number("TELEMETRY_QUEUE_CAPACITY", &v)?;
@@ -402,6 +427,38 @@ mod tests {
             (Some("t0k"), Some("chat-api"))
         );
         assert_eq!((config.batch_size, config.gzip), (100, true));
+        assert!(config.send_catalog, "sent unless turned off");
+    }
+
+    #[test]
+    fn send_catalog_comes_from_the_builder_or_the_environment() {
+        let with = |value: &str| {
+            PipelineBuilder::default()
+                .endpoint("http://h/v1/events")
+                .with_env_from(env(&[("TELEMETRY_SEND_CATALOG", value)]))
+                .and_then(|b| b.build_config())
+                .map(|c| c.send_catalog)
+        };
+        for (value, expected) in [
+            ("true", true),
+            ("1", true),
+            ("false", false),
+            ("0", false),
+            (" FALSE ", false),
+        ] {
+            assert_eq!(with(value), Ok(expected), "{value:?}");
+        }
+        let message = with("sometimes").unwrap_err().to_string();
+        assert!(
+            message.contains("TELEMETRY_SEND_CATALOG=\"sometimes\": expected true or false"),
+            "{message}"
+        );
+        let off = PipelineBuilder::default()
+            .endpoint("http://h/v1/events")
+            .send_catalog(false)
+            .build_config()
+            .unwrap();
+        assert!(!off.send_catalog);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Delivery of telemetry events to a collector speaking wire-format.md: a bounded
 //! queue the caller never waits on, a worker thread that batches, sends over HTTP
-//! and retries what is transient, and counters for everything.
+//! and retries what is transient, and counters for everything. The program's
+//! tracking plan is declared to the collector in the background, at start and
+//! after each reconnect (wire-format.md section 5; see [`PipelineBuilder`]).
 //!
 //! ```no_run
 //! let guard = telemetry_transport::Pipeline::builder()
@@ -17,6 +19,7 @@
 
 mod backoff;
 mod batch;
+mod catalog;
 mod config;
 mod sender;
 mod sink;

@@ -1,5 +1,6 @@
 //! Delivery of one batch: the request, the response handling of wire-format.md
-//! section 3, retries. Shared (`Arc`) by the worker's in-flight delivery tasks.
+//! section 3, retries. Shared (`Arc`) by the worker's in-flight delivery tasks
+//! and the catalog task, which sends its requests the same way ([`Sender::send`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::backoff::{backoff, parse_retry_after, RetryBudget};
 use crate::batch::Batch;
+use crate::catalog::Link;
 use crate::config::{PipelineConfig, MAX_BODY_BYTES};
 use crate::stats::Counters;
 
@@ -38,6 +40,8 @@ pub(crate) struct Sender {
     /// The shutdown deadline, published by the guard (and the worker).
     pub deadline: watch::Receiver<Option<Instant>>,
     pub refusals_logged: AtomicU64,
+    /// Tells the catalog task when delivery comes back after failing.
+    pub link: Link,
 }
 
 impl Sender {
@@ -45,7 +49,7 @@ impl Sender {
         *self.deadline.borrow()
     }
 
-    fn past_deadline(&self) -> bool {
+    pub(crate) fn past_deadline(&self) -> bool {
         self.deadline().is_some_and(|d| Instant::now() >= d)
     }
 
@@ -73,6 +77,7 @@ impl Sender {
                     } => {
                         // A collector that miscounts still had the request: what it did not reject is delivered.
                         let rejected = rejected.min(n);
+                        self.link.delivered();
                         Counters::add(&self.counters.delivered, n - rejected);
                         Counters::add(&self.counters.duplicates, duplicates.min(n - rejected));
                         Counters::add(&self.counters.rejected_by_collector, rejected);
@@ -102,6 +107,7 @@ impl Sender {
                     }
                     Response::Transient { .. } if self.past_deadline() => continue,
                     Response::Transient { retry_after, what } => {
+                        self.link.failed();
                         // Given up after the limit, spool or not: a batch the collector always
                         // fails must not block everything behind it.
                         if started.elapsed() >= self.config.max_retry_elapsed {
@@ -124,7 +130,7 @@ impl Sender {
     }
 
     /// Sleeps for `delay`, or until the shutdown deadline if that comes first.
-    async fn pause(&self, delay: Duration) {
+    pub(crate) async fn pause(&self, delay: Duration) {
         let until = Instant::now() + delay;
         tokio::select! {
             _ = tokio::time::sleep_until(until.into()) => {}
@@ -146,47 +152,16 @@ impl Sender {
             // Over the wire format's limit: split without asking.
             return Response::TooLarge;
         }
-        let mut request = self
-            .client
-            .post(self.config.endpoint.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(self.config.request_timeout);
-        if let Some(token) = &self.config.token {
-            request = request.bearer_auth(token);
-        }
-        if self.config.gzip {
-            use std::io::Write as _;
-            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            if encoder.write_all(&body).is_ok() {
-                if let Ok(compressed) = encoder.finish() {
-                    body = compressed;
-                    request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
-                }
-            }
-        }
-        let send = request.body(body).send();
-        // A shutdown that arrives mid-request cuts it at its deadline.
-        let result = tokio::select! {
-            result = send => result,
-            _ = deadline_passed(self.deadline.clone(), self.deadline()) => {
-                return Response::Transient { retry_after: None, what: "shutdown deadline".into() };
-            }
-        };
-        let response = match result {
+        let response = match self.send(&self.config.endpoint, body).await {
             Ok(response) => response,
-            Err(e) => {
+            Err(what) => {
                 return Response::Transient {
                     retry_after: None,
-                    what: e.to_string(),
+                    what,
                 }
             }
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         match status {
             200..=299 => {
                 let body = response.bytes().await.unwrap_or_default();
@@ -204,8 +179,8 @@ impl Sender {
             }
             413 => Response::TooLarge,
             401 | 403 => Response::Unauthorized { status },
-            408 | 429 | 500..=599 => Response::Transient {
-                retry_after,
+            _ if is_transient(status) => Response::Transient {
+                retry_after: retry_after(&response),
                 what: format!("HTTP {status}"),
             },
             _ => {
@@ -218,13 +193,62 @@ impl Sender {
         }
     }
 
+    /// POSTs a JSON body to `url` as every request to the collector goes: the
+    /// token as `Bearer`, gzip if configured, the request timeout, cut at the
+    /// shutdown deadline. `Err` is a transport failure (connect error, timeout,
+    /// deadline), in words for the logs.
+    pub(crate) async fn send(&self, url: &url::Url, body: Vec<u8>) -> Result<reqwest::Response, String> {
+        let mut request = self
+            .client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(self.config.request_timeout);
+        if let Some(token) = &self.config.token {
+            request = request.bearer_auth(token);
+        }
+        let body = match self.config.gzip.then(|| gzip(&body)).flatten() {
+            Some(compressed) => {
+                request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                compressed
+            }
+            None => body,
+        };
+        // A shutdown that arrives mid-request cuts it at its deadline.
+        tokio::select! {
+            result = request.body(body).send() => result.map_err(|e| e.to_string()),
+            _ = deadline_passed(self.deadline.clone(), self.deadline()) => Err("shutdown deadline".into()),
+        }
+    }
+
     /// Logs a refusal: the 1st, 2nd, 4th, 8th... time.
-    fn log_refusal(&self, message: impl FnOnce() -> String) {
+    pub(crate) fn log_refusal(&self, message: impl FnOnce() -> String) {
         let n = self.refusals_logged.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_power_of_two() {
             tracing::error!(target: "telemetry::transport", occurrences = n, "{}", message());
         }
     }
+}
+
+/// Statuses worth retrying (wire-format.md section 3).
+pub(crate) fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+/// The response's `Retry-After`, if it has a readable one.
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// `body` gzipped (`None` if compression failed: the body goes out as it is).
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok()
 }
 
 #[derive(serde::Deserialize)]

@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub dropped_spool_full: AtomicU64,
     pub spooled: AtomicU64,
     pub replayed: AtomicU64,
+    pub catalog_sent: AtomicU64,
+    pub catalog_conflicts: AtomicU64,
 }
 
 impl Counters {
@@ -53,6 +55,8 @@ impl Counters {
             retried: get(&self.retried),
             spooled: get(&self.spooled),
             replayed: get(&self.replayed),
+            catalog_sent: get(&self.catalog_sent),
+            catalog_conflicts: get(&self.catalog_conflicts),
             pending: emitted.saturating_sub(delivered + rejected.total() + dropped.total()),
         }
     }
@@ -87,6 +91,12 @@ pub struct Stats {
     pub replayed: u64,
     /// Events queued or in flight.
     pub pending: u64,
+    /// Times the collector accepted the pipeline's catalog (wire-format.md
+    /// section 5); not events, so not part of the invariant.
+    pub catalog_sent: u64,
+    /// Schema conflicts the collector reported for the catalog, each counted
+    /// (and logged) once.
+    pub catalog_conflicts: u64,
 }
 
 /// Why events were rejected.

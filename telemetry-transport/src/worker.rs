@@ -6,7 +6,8 @@
 //! appends them to disk), and hands batches to delivery tasks, at most
 //! `max_in_flight` at a time (one with a spool, so its commits stay in order).
 //! The loop itself never waits on the network: flush and shutdown requests, and
-//! new events, are taken while requests are in flight.
+//! new events, are taken while requests are in flight. The catalog (see
+//! `catalog`) is declared by a task of its own on the same runtime.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::batch::Batch;
+use crate::catalog::CatalogTask;
 use crate::config::PipelineConfig;
 use crate::sender::Sender;
 use crate::spool::{Cursor, Spool};
@@ -98,6 +100,7 @@ impl Worker {
             budget: std::sync::Mutex::new(crate::backoff::RetryBudget::new()),
             deadline: deadline_tx.subscribe(),
             refusals_logged: Default::default(),
+            link: Default::default(),
         });
         Worker {
             config,
@@ -122,6 +125,9 @@ impl Worker {
     }
 
     pub async fn run(mut self) {
+        if self.config.send_catalog {
+            CatalogTask::spawn(self.sender.clone(), &self.envelope);
+        }
         // Events an earlier process left in the spool go out now, not at the next emit.
         if self.spool.as_ref().is_some_and(|s| s.unread() > 0) {
             self.batch_deadline = Some(tokio::time::Instant::now());

@@ -1,6 +1,8 @@
 //! A collector for tests: a real axum server on loopback (port 0) that speaks
 //! wire-format.md, validates every event with the strict `Envelope` type,
-//! deduplicates on `event_id`, and injects the faults a script asks for.
+//! deduplicates on `event_id`, and injects the faults a script asks for. It also
+//! takes catalogs (`POST /v1/catalog`, wire-format.md section 5), recording each
+//! one and answering as its own script says.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -56,6 +58,28 @@ pub enum Action {
     SlowAccept(Duration),
 }
 
+/// What the collector answers to one `POST /v1/catalog`.
+#[derive(Clone, Debug)]
+pub enum CatalogAction {
+    /// 200 with `{"known": <number of kinds>, "new": 0, "conflicts": []}`.
+    Accept,
+    /// 200 with this body.
+    Reply(Value),
+    /// This status, with `{"error": "injected"}`.
+    Status(u16),
+}
+
+/// One catalog request, as received.
+#[derive(Clone, Debug)]
+pub struct CatalogRequest {
+    /// The body, decompressed and parsed (`Null` if it is not JSON).
+    pub body: Value,
+    pub gzip: bool,
+    pub authorization: Option<String>,
+    /// The status answered.
+    pub status: u16,
+}
+
 #[derive(Default)]
 pub struct Collector {
     /// Stored events by id.
@@ -79,6 +103,11 @@ pub struct Collector {
     pub fail_if_n_below: Mutex<Option<u64>>,
     /// The token requests must carry.
     pub token: Mutex<Option<String>>,
+    /// Every catalog request, in order (not counted in `requests`).
+    pub catalogs: Mutex<Vec<CatalogRequest>>,
+    catalog_script: Mutex<VecDeque<CatalogAction>>,
+    /// The answer to catalog requests once their script is spent (default `Accept`).
+    pub catalog_fallback: Mutex<Option<CatalogAction>>,
 }
 
 pub struct Running {
@@ -99,6 +128,21 @@ impl Running {
     pub fn stored(&self) -> usize {
         self.state.events.lock().unwrap().len()
     }
+
+    /// The answers to the next catalog requests.
+    pub fn script_catalog(&self, actions: impl IntoIterator<Item = CatalogAction>) {
+        self.state.catalog_script.lock().unwrap().extend(actions);
+    }
+
+    /// The answer to every catalog request once the script is spent.
+    pub fn answer_catalogs(&self, action: CatalogAction) {
+        *self.state.catalog_fallback.lock().unwrap() = Some(action);
+    }
+
+    /// The catalog requests received so far.
+    pub fn catalogs(&self) -> Vec<CatalogRequest> {
+        self.state.catalogs.lock().unwrap().clone()
+    }
 }
 
 /// Starts a collector on `127.0.0.1:port` (0: any free port) on the current runtime.
@@ -113,6 +157,7 @@ pub async fn start_with(port: u16, state: Arc<Collector>) -> Running {
     let addr = listener.local_addr().unwrap();
     let app = Router::new()
         .route("/v1/events", post(receive))
+        .route("/v1/catalog", post(receive_catalog))
         .with_state(state.clone());
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -132,18 +177,70 @@ async fn receive(State(state): State<Arc<Collector>>, headers: HeaderMap, body: 
     response
 }
 
+fn is_gzip(headers: &HeaderMap) -> bool {
+    headers.get("content-encoding").is_some_and(|v| v == "gzip")
+}
+
+/// The body as sent, or inflated if it says it is gzip (`None`: it is not).
+fn decoded(headers: &HeaderMap, body: &[u8]) -> Option<Vec<u8>> {
+    if !is_gzip(headers) {
+        return Some(body.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body).read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
+fn authorized(state: &Collector, headers: &HeaderMap) -> bool {
+    let Some(token) = state.token.lock().unwrap().clone() else {
+        return true;
+    };
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(format!("Bearer {token}").as_str())
+}
+
+/// `POST /v1/catalog`: records the request, answers as scripted (401 without the token).
+async fn receive_catalog(State(state): State<Arc<Collector>>, headers: HeaderMap, body: Bytes) -> Response {
+    let body: Value = decoded(&headers, &body)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let action = match authorized(&state, &headers) {
+        false => CatalogAction::Status(401),
+        true => {
+            let scripted = state.catalog_script.lock().unwrap().pop_front();
+            scripted
+                .or_else(|| state.catalog_fallback.lock().unwrap().clone())
+                .unwrap_or(CatalogAction::Accept)
+        }
+    };
+    let (status, reply) = match action {
+        CatalogAction::Accept => {
+            let known = body["kinds"].as_array().map_or(0, Vec::len);
+            (200, json!({"known": known, "new": 0, "conflicts": []}))
+        }
+        CatalogAction::Reply(reply) => (200, reply),
+        CatalogAction::Status(code) => (code, json!({"error": "injected"})),
+    };
+    state.catalogs.lock().unwrap().push(CatalogRequest {
+        body,
+        gzip: is_gzip(&headers),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        status,
+    });
+    (StatusCode::from_u16(status).unwrap(), axum::Json(reply)).into_response()
+}
+
 async fn handle(state: &Arc<Collector>, headers: HeaderMap, body: Bytes) -> Response {
     state.requests.fetch_add(1, Ordering::SeqCst);
     state.request_times.lock().unwrap().push(std::time::Instant::now());
-    if let Some(token) = state.token.lock().unwrap().clone() {
-        let expected = format!("Bearer {token}");
-        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"error": "missing or wrong token"})),
-            )
-                .into_response();
-        }
+    if !authorized(state, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "missing or wrong token"})),
+        )
+            .into_response();
     }
     let action = state.script.lock().unwrap().pop_front().unwrap_or(Action::Accept);
     if let Action::Status(code, retry_after) = action {
@@ -159,14 +256,8 @@ async fn handle(state: &Arc<Collector>, headers: HeaderMap, body: Bytes) -> Resp
         }
         return response;
     }
-    let body = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
-        let mut out = Vec::new();
-        if flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).is_err() {
-            return (StatusCode::BAD_REQUEST, "bad gzip").into_response();
-        }
-        out
-    } else {
-        body.to_vec()
+    let Some(body) = decoded(&headers, &body) else {
+        return (StatusCode::BAD_REQUEST, "bad gzip").into_response();
     };
     if state.max_body.lock().unwrap().is_some_and(|max| body.len() > max) {
         return (
