@@ -228,3 +228,57 @@ async fn events_a_fixed_plan_refuses_are_counted_rejected_by_the_sdk_and_kept_by
     assert_eq!(rejected[0]["reasons"][0], "event_data.n: expected string, got integer");
     assert_eq!(rejected[0]["raw"]["event_type"], "T_SEQ");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_learns_the_sdk_catalog_and_reports_a_changed_schema_back() {
+    let c = TestCollector::start().await;
+    // An older build declared T_SEQ v1 with `n` as a string.
+    let mut old: serde_json::Value = serde_json::from_str(&telemetry::catalog().to_json_pretty()).unwrap();
+    for kind in old["kinds"].as_array_mut().unwrap() {
+        if kind["event_type"] == "T_SEQ" {
+            kind["schema"]["properties"]["n"] = serde_json::json!({"type": "string"});
+        }
+    }
+    old["source"] = serde_json::json!({"service": "pipeline-test", "service_version": "0.9.0", "sdk": "x"});
+    let declared = c
+        .http
+        .post(c.url("/v1/catalog"))
+        .header("content-type", "application/json")
+        .body(old.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), 200);
+
+    let guard = pipeline(c.collector.url());
+    emit_range(&guard, 0..10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while guard.stats().catalog_conflicts == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no conflict reported: {:?}",
+            guard.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(stats.delivered, 10, "events flow despite the conflict");
+    assert_eq!(stats.catalog_sent, 1);
+
+    let plan = c.get("/v1/catalog").await;
+    let seq = plan["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["event_type"] == "T_SEQ")
+        .unwrap();
+    assert_eq!(seq["declared_by"][0]["service"], "pipeline-test 0.9.0");
+    let conflict = &plan["conflicts"][0];
+    assert_eq!(conflict["event_type"], "T_SEQ");
+    assert_eq!(conflict["declared_by"], "pipeline-test 1.0.0");
+    assert_eq!(conflict["differs_from"], "pipeline-test 0.9.0");
+    // This binary's other kinds were learned as they are.
+    assert!(plan["kinds"].as_array().unwrap().len() >= telemetry::catalog().kinds().len());
+}
