@@ -41,6 +41,7 @@ impl From<StoreError> for ApiError {
                 retry_after: Some(1),
             },
             StoreError::Failed(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            StoreError::BadQuery(why) => ApiError::bad_request(why),
         }
     }
 }

@@ -33,10 +33,7 @@ pub(crate) async fn get_events(
     if let Some(until) = &query.until {
         query.until = Some(normalize_time("until", until)?);
     }
-    Ok(Json(app.store.events(query).await.map_err(|e| match e {
-        crate::store::StoreError::Failed(why) if why.contains("cursor") => ApiError::bad_request(why),
-        other => other.into(),
-    })?))
+    Ok(Json(app.store.events(query).await?))
 }
 
 #[derive(Deserialize)]

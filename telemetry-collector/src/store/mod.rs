@@ -91,6 +91,8 @@ pub enum StoreError {
     Failed(String),
     /// The store is shutting down.
     Closed,
+    /// A query the store cannot run (a cursor it did not give out); the message says why.
+    BadQuery(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -99,6 +101,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Busy => f.write_str("the store's writer is busy; retry shortly"),
             StoreError::Failed(why) => write!(f, "storage failed: {why}"),
             StoreError::Closed => f.write_str("the store is shutting down"),
+            StoreError::BadQuery(why) => f.write_str(why),
         }
     }
 }

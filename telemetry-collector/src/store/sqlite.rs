@@ -538,7 +538,7 @@ fn encode_cursor(e: &StoredEvent) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<(String, i64), StoreError> {
-    let bad = || StoreError::Failed(format!("cursor {cursor:?} is not one this collector gave out"));
+    let bad = || StoreError::BadQuery(format!("cursor {cursor:?} is not one this collector gave out"));
     let (ts, seq) = cursor.rsplit_once('_').ok_or_else(bad)?;
     Ok((ts.to_string(), seq.parse().map_err(|_| bad())?))
 }
