@@ -151,6 +151,18 @@ fn serve_then_query_stats_rejected_and_tail_from_the_command_line() {
         .collect();
     assert_eq!(durations, [1000, 1001]);
 
+    // A reader that goes away (`| head`): the command ends quietly, no panic.
+    let mut query = Command::new(BIN)
+        .args(["query", "--url", &server.url, "--limit", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(query.stdout.take());
+    let out = query.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+
     let (code, _, err) = cli(&["stats", "--url", "http://127.0.0.1:1"]);
     assert_eq!(code, 1);
     assert!(err.contains("cannot reach"), "{err}");

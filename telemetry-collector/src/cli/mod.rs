@@ -1,6 +1,13 @@
 //! The command line: `serve`, `query`, `tail`, `stats`, `rejected`, `catalog`.
 //! Every option also comes from a `TELEMETRY_COLLECTOR_*` variable.
 
+/// `println!` that ends the command quietly when stdout is closed (see [`output::write_line`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_line(format_args!($($arg)*))
+    };
+}
+
 mod output;
 mod read;
 
@@ -138,7 +145,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let collector = builder.start().await.map_err(|e| e.to_string())?;
     // Tests and scripts read this line to find the port.
-    println!("listening on {}", collector.url());
+    outln!("listening on {}", collector.url());
     shutdown_signal().await;
     eprintln!("shutting down");
     collector.shutdown().await;

@@ -4,6 +4,15 @@ use std::io::Write as _;
 
 use serde_json::Value;
 
+/// A line on stdout; a closed stdout (`| head`) ends the command quietly, as
+/// Unix tools do, instead of panicking like `println!`.
+pub fn write_line(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").is_err() {
+        std::process::exit(0);
+    }
+}
+
 use super::read::cell;
 
 /// Pads each column to its widest cell.
@@ -16,7 +25,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<String>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -47,7 +56,7 @@ impl EventTable {
 
     pub fn row(&mut self, event: &Value) {
         if self.json {
-            println!("{event}");
+            outln!("{event}");
             return;
         }
         self.rows.push(vec![
@@ -64,7 +73,7 @@ impl EventTable {
     pub fn flush(&mut self) {
         if !self.json {
             for row in self.rows.drain(..) {
-                println!("{}", row.join("  "));
+                outln!("{}", row.join("  "));
             }
         }
         let _ = std::io::stdout().flush();
@@ -88,7 +97,7 @@ fn print_counts(title: &str, counts: &Value) {
         .map(|c| vec![cell(&c["key"]), cell(&c["count"])])
         .collect();
     if !rows.is_empty() {
-        println!();
+        outln!("");
         print_table(&[title, "count"], &rows);
     }
 }
@@ -96,13 +105,13 @@ fn print_counts(title: &str, counts: &Value) {
 pub fn print_stats(stats: &Value) {
     let stored = &stats["stored"];
     let collector = &stats["collector"];
-    println!(
+    outln!(
         "{} events stored over {} sessions; {} rejected kept",
         cell(&stored["events"]),
         cell(&stored["sessions"]),
         cell(&stored["rejected"])
     );
-    println!(
+    outln!(
         "this process: {} requests, {} accepted, {} duplicates, {} rejected, {} busy (503)",
         cell(&collector["requests"]),
         cell(&collector["accepted"]),
@@ -128,7 +137,7 @@ pub fn print_stats(stats: &Value) {
         })
         .collect();
     if !rows.is_empty() {
-        println!();
+        outln!("");
         print_table(&["function", "calls", "p50 us", "p95 us", "p99 us"], &rows);
     }
     print_counts("rejected because", &stored["rejected_by_reason"]);
@@ -160,7 +169,10 @@ pub fn print_plan(plan: &Value) {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|f| format!("{}: {}", cell(&f["name"]), cell(&f["type"])))
+                .map(|f| {
+                    let redacted = if f["redacted"] == true { " (redacted)" } else { "" };
+                    format!("{}: {}{redacted}", cell(&f["name"]), cell(&f["type"]))
+                })
                 .collect();
             let by: Vec<String> = k["declared_by"]
                 .as_array()
@@ -177,7 +189,7 @@ pub fn print_plan(plan: &Value) {
         .collect();
     print_table(&["kind", "fields", "declared by"], &rows);
     for c in plan["conflicts"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "\nCONFLICT {} v{}: {} differs from {}:",
             cell(&c["event_type"]),
             cell(&c["schema_version"]),
@@ -185,7 +197,7 @@ pub fn print_plan(plan: &Value) {
             cell(&c["differs_from"])
         );
         for change in c["changes"].as_array().into_iter().flatten() {
-            println!("  {}", cell(change));
+            outln!("  {}", cell(change));
         }
     }
 }

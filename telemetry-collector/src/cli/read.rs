@@ -155,7 +155,7 @@ pub async fn tail(args: TailArgs) -> Result<(), String> {
 pub async fn stats(args: ConnectArgs) -> Result<(), String> {
     let stats = args.client().get("/v1/stats", &[]).await?;
     if args.json {
-        println!("{stats}");
+        outln!("{stats}");
     } else {
         output::print_stats(&stats);
     }
@@ -180,7 +180,7 @@ pub async fn rejected(args: RejectedArgs) -> Result<(), String> {
     let rows = page["rejected"].as_array().cloned().unwrap_or_default();
     if args.connect.json {
         for row in rows {
-            println!("{row}");
+            outln!("{row}");
         }
     } else {
         output::print_rejected(&rows);
@@ -191,7 +191,7 @@ pub async fn rejected(args: RejectedArgs) -> Result<(), String> {
 pub async fn catalog(args: ConnectArgs) -> Result<(), String> {
     let plan = args.client().get("/v1/catalog", &[]).await?;
     if args.json {
-        println!("{plan}");
+        outln!("{plan}");
     } else {
         output::print_plan(&plan);
     }
