@@ -19,7 +19,6 @@
 
 pub mod client;
 mod collector;
-#[path = "diff_stub.rs"]
 pub mod diff;
 mod http;
 pub mod plan;

@@ -268,3 +268,49 @@ fn a_sigkill_mid_ingestion_loses_nothing_and_stores_nothing_twice() {
     assert_eq!((count, distinct), (TOTAL, TOTAL));
     drop(second);
 }
+
+#[test]
+fn catalog_diff_exits_1_on_a_breaking_change_that_kept_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |score: &str, version: u32| {
+        serde_json::json!({
+            "format": "telemetry-tracking-plan/1", "sdk": "telemetry-rust/0.1.0",
+            "kinds": [{"event_type": "OE_MODERATION", "schema_version": version, "rust_path": "a::M",
+                       "origin": "struct", "defined_at": "a.rs:1", "fields": [],
+                       "schema": {"type": "object", "properties": {"score": {"type": score}}, "required": ["score"]}}]
+        })
+        .to_string()
+    };
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let old = write("old.json", plan("number", 2));
+    let same = write("same.json", plan("number", 2));
+    let broken = write("broken.json", plan("string", 2));
+    let bumped = write("bumped.json", plan("string", 3));
+    let garbage = write("garbage.json", "{".into());
+
+    let (code, out, _) = cli(&["catalog", "diff", &old, &same]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = cli(&["catalog", "diff", &old, &broken]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("event_data.score: type number -> string (breaking)"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["catalog", "diff", &old, &broken, "--format", "json"]);
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["breaking_without_version_bump"][0]["event_type"],
+        "OE_MODERATION"
+    );
+    // The same change under a new version: v2 superseded, v3 added; nothing kept its version.
+    let (code, out, _) = cli(&["catalog", "diff", &old, &bumped]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = cli(&["catalog", "diff", &old, &garbage]);
+    assert_eq!(code, 2);
+    assert!(err.contains("garbage.json"), "{err}");
+}
