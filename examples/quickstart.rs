@@ -580,6 +580,22 @@ fn print_explore(db: &Path, live_url: Option<&str>) {
     println!("  {cli} stats --url {url}");
     println!("  {cli} query --url {url} --sid session_00");
     println!("  {cli} catalog show --url {url}");
+    // The tracking plan as a file: what `serve --plan` enforces and `catalog diff` compares.
+    let plan = db.with_file_name("plan.json");
+    match std::fs::write(&plan, telemetry::catalog().to_json_pretty()) {
+        Ok(()) => {
+            println!(
+                "  {cli} serve --db {} --plan {}   # enforce this plan",
+                db.display(),
+                plan.display()
+            );
+            println!(
+                "  {cli} catalog diff {} NEW.json   # after a change to the kinds",
+                plan.display()
+            );
+        }
+        Err(e) => eprintln!("could not write {}: {e}", plan.display()),
+    }
 }
 
 // ---------------------------------------------------------------------------
