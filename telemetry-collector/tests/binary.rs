@@ -179,6 +179,7 @@ fn serve_takes_its_settings_from_the_environment_and_stops_on_sigterm() {
             ("TELEMETRY_COLLECTOR_DB", db.to_str().unwrap()),
             ("TELEMETRY_COLLECTOR_LISTEN", "127.0.0.1:0"),
             ("TELEMETRY_COLLECTOR_TOKEN", "t0ken"),
+            ("TELEMETRY_COLLECTOR_DURABILITY", "full"),
         ],
     );
     let (code, _, err) = cli(&["stats", "--url", &server.url]);
