@@ -7,6 +7,10 @@
 //!   [`StoreError::Busy`] at once: the server answers 503, memory stays flat.
 //! - **Reads** use their own connections (WAL lets them run beside the writer),
 //!   on tokio's blocking pool.
+//! - **Checkpoints** run on a thread of their own (passive, every 250 ms), not
+//!   in the commit that happens to cross SQLite's auto-checkpoint size: that
+//!   commit, and every request waiting on it, took the whole copy back into
+//!   the database file (the p99 of a request).
 //! - **Durability**: `normal` (`synchronous=NORMAL` in WAL: a committed batch
 //!   survives a crash of the process, the last ones may be lost on power loss)
 //!   or `full` (`synchronous=FULL`: survives power loss, one fsync per commit).
@@ -164,6 +168,7 @@ pub struct SqliteStore {
     jobs: mpsc::SyncSender<Job>,
     reads: Arc<ReadPool>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -175,6 +180,8 @@ impl SqliteStore {
             Durability::Full => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        // The checkpointer thread does this work; commits only append to the WAL.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.execute_batch(SCHEMA)?;
         let rejected_bytes: i64 =
             conn.query_row("SELECT COALESCE(SUM(length(raw)), 0) FROM rejected_events", [], |r| {
@@ -192,7 +199,9 @@ impl SqliteStore {
             .name("collector-sqlite-writer".into())
             .spawn(move || writer.run(queue))
             .map_err(|e| StoreError::Failed(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = Checkpointer::start(&config.path)?;
         Ok(SqliteStore {
+            checkpointer: Mutex::new(Some(checkpointer)),
             jobs,
             reads: Arc::new(ReadPool {
                 path: config.path,
@@ -232,6 +241,41 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "page_size", 16384)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     Ok(conn)
+}
+
+/// Copies the WAL back into the database file beside the writer.
+struct Checkpointer {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    const EVERY: Duration = Duration::from_millis(250);
+
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = open_connection(path)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("collector-sqlite-checkpoint".into())
+            .spawn(move || {
+                // Passive: never waits for the writer or readers; what it cannot
+                // copy now, the next round does.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(target: "telemetry_collector", error = %e, "WAL checkpoint failed");
+                    }
+                }
+                // At shutdown (the writer has stopped): everything back, the WAL emptied.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            })
+            .map_err(|e| StoreError::Failed(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop, thread })
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
 }
 
 /// Read connections, opened when needed and kept for the next read.
@@ -817,6 +861,10 @@ impl Store for SqliteStore {
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
+        let checkpointer = self.checkpointer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
+        }
     }
 }
 
@@ -978,6 +1026,30 @@ mod tests {
         let kept = store.rejected(10, None).await.unwrap();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].raw["pad"].as_str().unwrap().len(), 30);
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_copied_back_while_running_and_emptied_at_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let events = (0..2000).map(|i| event(i, "s")).collect();
+        store
+            .write(WriteBatch {
+                events,
+                rejections: vec![],
+            })
+            .await
+            .unwrap();
+        let wal = dir.path().join("t.db-wal");
+        let db_len = || std::fs::metadata(dir.path().join("t.db")).unwrap().len();
+        // Commits do not checkpoint; the checkpointer thread does, soon.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while db_len() < 100 * 1024 {
+            assert!(Instant::now() < deadline, "no checkpoint reached the database file");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        store.close().await;
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
     }
 
     #[tokio::test]
