@@ -55,6 +55,7 @@ pub struct CollectorBuilder {
     writer_queue: usize,
     rejected_max_bytes: u64,
     rejected_retention: Duration,
+    max_concurrent_requests: usize,
 }
 
 impl Default for CollectorBuilder {
@@ -69,6 +70,7 @@ impl Default for CollectorBuilder {
             writer_queue: defaults.writer_queue,
             rejected_max_bytes: defaults.rejected_max_bytes,
             rejected_retention: defaults.rejected_retention,
+            max_concurrent_requests: 16,
         }
     }
 }
@@ -116,6 +118,13 @@ impl CollectorBuilder {
         self
     }
 
+    /// Ingestion requests read and checked at once (default 16, so at most about
+    /// 128 MiB of bodies, sent and inflated); more are answered 503 with `Retry-After`.
+    pub fn max_concurrent_requests(mut self, requests: usize) -> Self {
+        self.max_concurrent_requests = requests;
+        self
+    }
+
     /// How long rejected events are kept (default 7 days).
     pub fn rejected_retention(mut self, retention: Duration) -> Self {
         self.rejected_retention = retention;
@@ -156,6 +165,7 @@ impl CollectorBuilder {
             plan,
             counters: counters.clone(),
             conflicts_logged: Mutex::default(),
+            ingest_slots: Arc::new(tokio::sync::Semaphore::new(self.max_concurrent_requests.max(1))),
         });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -231,14 +241,21 @@ impl Collector {
         self.counters.snapshot()
     }
 
-    /// Stops taking requests, lets those in progress finish, and closes the
-    /// store after its last commit.
+    /// Stops taking requests, lets those in progress finish (for at most 10
+    /// seconds; connections still open then are closed), and closes the store
+    /// after its last commit.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        if let Some(mut server) = self.server.take() {
+            if tokio::time::timeout(Duration::from_secs(10), &mut server)
+                .await
+                .is_err()
+            {
+                tracing::warn!(target: "telemetry_collector", "requests still open after 10 s of shutdown: closed");
+                server.abort();
+            }
         }
         self.store.close().await;
     }

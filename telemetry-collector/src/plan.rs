@@ -66,17 +66,27 @@ fn read_kinds(doc: &PlanDocument, what: &str) -> Result<Vec<DeclaredKind>, Strin
         if head.schema_version == 0 {
             return Err(format!("{what}: kinds[{i}]: schema_version must be at least 1"));
         }
-        // Identical copies of one kind (two Rust paths, one shape) are one kind.
+        // Identical copies of one kind (two Rust paths, one shape) are one kind;
+        // two shapes under one name and version cannot both be the plan.
+        let shape = telemetry_core::schema_shape(&head.schema);
         let seen = kinds
             .iter()
-            .any(|k| k.event_type == head.event_type && k.schema_version == head.schema_version);
-        if !seen {
-            kinds.push(DeclaredKind {
-                shape: telemetry_core::schema_shape(&head.schema),
+            .find(|k| k.event_type == head.event_type && k.schema_version == head.schema_version);
+        match seen {
+            Some(k) if k.shape == shape => {}
+            Some(_) => {
+                return Err(format!(
+                    "{what}: kinds[{i}]: {} version {} is listed twice with different schemas; \
+                     bump the version of the changed one",
+                    head.event_type, head.schema_version
+                ))
+            }
+            None => kinds.push(DeclaredKind {
+                shape,
                 event_type: head.event_type,
                 schema_version: head.schema_version,
                 entry: entry.clone(),
-            });
+            }),
         }
     }
     Ok(kinds)
@@ -303,6 +313,13 @@ mod tests {
         assert_eq!(decl.by.to_string(), "svc 1.2");
         assert_eq!(decl.kinds.len(), 1);
         assert_eq!(decl.kinds[0].shape, json!({"type": "object"}));
+        let mut twice = body.clone();
+        twice["kinds"][1]["schema"] = json!({"type": "string"});
+        let err = parse_declaration(twice.to_string().as_bytes()).unwrap_err();
+        assert!(
+            err.contains("OE_A version 1 is listed twice with different schemas"),
+            "{err}"
+        );
         let mut no_source = body;
         no_source.as_object_mut().unwrap().remove("source");
         assert!(parse_declaration(no_source.to_string().as_bytes())

@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub rejections_overflowed: AtomicU64,
     pub busy: AtomicU64,
     pub refused_requests: AtomicU64,
+    pub failed_requests: AtomicU64,
     pub unauthorized: AtomicU64,
     pub catalogs: AtomicU64,
     pub conflicts: AtomicU64,
@@ -36,6 +37,7 @@ impl Counters {
             rejections_overflowed: get(&self.rejections_overflowed),
             busy: get(&self.busy),
             refused_requests: get(&self.refused_requests),
+            failed_requests: get(&self.failed_requests),
             unauthorized: get(&self.unauthorized),
             catalogs: get(&self.catalogs),
             conflicts: get(&self.conflicts),
@@ -62,10 +64,13 @@ pub struct CollectorStats {
     pub rejections_kept: u64,
     /// Refused events not kept: the table was at its size cap.
     pub rejections_overflowed: u64,
-    /// Requests answered 503 because the writer was behind.
+    /// Requests answered 503: the writer was behind, or as many requests as the
+    /// collector takes at once were in progress, or it was shutting down.
     pub busy: u64,
-    /// Requests refused whole (400, 413, 415).
+    /// Requests refused whole (400, 408, 413, 415).
     pub refused_requests: u64,
+    /// Requests that failed on the collector's side (500: storage failed; the SDK retries).
+    pub failed_requests: u64,
     /// Requests without the right token (401, 403).
     pub unauthorized: u64,
     /// `POST /v1/catalog` requests handled.

@@ -321,19 +321,97 @@ impl Reader {
             self.wrong_type("event_data", "object", raw);
             return None;
         }
-        match serde_json::from_str::<Value>(raw.get()) {
-            Ok(value) => Some((raw.get().to_string(), value)),
+        match serde_json::from_str::<Strict>(raw.get()) {
+            Ok(Strict(value)) => Some((raw.get().to_string(), value)),
             Err(e) => {
-                let why = if e.to_string().contains("recursion limit") {
+                let text = e.to_string();
+                let why = if text.contains("recursion limit") {
                     "nested too deeply (the limit is 128 levels)".to_string()
+                } else if text.contains("appears twice") {
+                    // The store keeps the text; readers disagree on which copy wins.
+                    text.split(" at line").next().unwrap_or(&text).to_string()
+                } else if text.contains("surrogate") || text.contains("hex escape") {
+                    format!("not valid JSON text ({e}: a lone UTF-16 surrogate)")
                 } else {
-                    format!("not valid JSON text ({e}; a lone UTF-16 surrogate?)")
+                    format!("not valid JSON text ({e})")
                 };
                 self.problems
                     .push(Problem::new("event_data", "encoding", format!("event_data: {why}")));
                 None
             }
         }
+    }
+}
+
+/// A JSON value read as serde_json reads one, except that a key repeated in one
+/// object is an error: the plan checks the parsed value (where the last copy
+/// wins) while the store keeps the text (where SQLite reads the first), so a
+/// repeated key could carry a value past the plan.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "key {key:?} appears twice in one object"
+                )));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -548,6 +626,15 @@ mod tests {
             .unwrap_err()
             .reason()
             .starts_with("uid: not a valid JSON string"));
+    }
+
+    #[test]
+    fn a_key_repeated_in_event_data_is_refused() {
+        let text = serde_json::to_string(&valid()).unwrap();
+        let repeated = text.replace(r#"{"score":0.5}"#, r#"{"n":{"d":"not a number","d":7}}"#);
+        let raw: Box<RawValue> = serde_json::from_str(&repeated).unwrap();
+        let refused = check_event(&raw).unwrap_err();
+        assert_eq!(refused.reason(), r#"event_data: key "d" appears twice in one object"#);
     }
 
     #[test]

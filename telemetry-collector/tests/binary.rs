@@ -123,7 +123,7 @@ fn serve_then_query_stats_rejected_and_tail_from_the_command_line() {
         .contains("must start with an ASCII letter"));
 
     // tail shows what comes after it started, then stops at --count.
-    let tail = Command::new(BIN)
+    let mut tail = Command::new(BIN)
         .args([
             "tail",
             "--url",
@@ -135,9 +135,15 @@ fn serve_then_query_stats_rejected_and_tail_from_the_command_line() {
             "50",
         ])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Once tail says where it starts, what is posted next is what it shows.
+    let mut started = String::new();
+    BufReader::new(tail.stderr.take().unwrap())
+        .read_line(&mut started)
+        .unwrap();
+    assert!(started.starts_with("following events stored after #30"), "{started}");
     post(&server.url, &request(vec![event(1000), event(1001)]));
     let out = tail.wait_with_output().unwrap();
     let tailed: Vec<Value> = String::from_utf8(out.stdout)

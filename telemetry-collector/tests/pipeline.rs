@@ -97,8 +97,12 @@ async fn a_collector_that_comes_up_late_gets_everything() {
     let addr = format!("127.0.0.1:{}", free_port());
     let guard = pipeline(&format!("http://{addr}"));
     emit_range(&guard, 0..2_000);
-    // The pipeline is retrying connection errors by now.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The pipeline is retrying connection errors before the collector comes up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while guard.stats().retried == 0 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", guard.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let c = TestCollector::start_with(|b| b.listen(&addr)).await;
     let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
         .await
@@ -187,7 +191,9 @@ async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries() {
         .start()
         .unwrap();
     emit_range(&guard, 0..2_000);
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
     while c.collector.stats().busy == 0 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", c.collector.stats());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     lock.execute_batch("COMMIT").unwrap();

@@ -130,13 +130,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut builder = Collector::builder()
         .db(&args.db)
         .listen(&args.listen)
         .durability(args.durability)
         .rejected_max_bytes(args.rejected_max_bytes)
-        .rejected_retention(std::time::Duration::from_secs(args.rejected_retention_days * 24 * 3600));
+        .rejected_retention(std::time::Duration::from_secs(
+            args.rejected_retention_days.saturating_mul(24 * 3600),
+        ));
     if let Some(token) = args.token {
         builder = builder.token(token);
     }
@@ -147,9 +150,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // Tests and scripts read this line to find the port.
     outln!("listening on {}", collector.url());
     shutdown_signal().await;
-    eprintln!("shutting down");
-    collector.shutdown().await;
-    Ok(())
+    eprintln!("shutting down (a second Ctrl-C or SIGTERM stops at once)");
+    tokio::select! {
+        _ = collector.shutdown() => Ok(()),
+        _ = shutdown_signal() => Err("stopped before the shutdown finished".into()),
+    }
 }
 
 async fn shutdown_signal() {

@@ -15,7 +15,8 @@ pub fn write_line(line: std::fmt::Arguments<'_>) {
 
 use super::read::cell;
 
-/// Pads each column to its widest cell.
+/// Pads each column to its widest cell (cells are at most 80 characters, and
+/// hold no control characters: see [`cell`]).
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
@@ -141,6 +142,12 @@ pub fn print_stats(stats: &Value) {
         print_table(&["function", "calls", "p50 us", "p95 us", "p99 us"], &rows);
     }
     print_counts("rejected because", &stored["rejected_by_reason"]);
+    if stored["conflicts"].as_u64().unwrap_or(0) > 0 {
+        outln!(
+            "\n{} schema conflicts: a kind changed without a version bump (`catalog show` lists them)",
+            cell(&stored["conflicts"])
+        );
+    }
 }
 
 pub fn print_rejected(rows: &[Value]) {

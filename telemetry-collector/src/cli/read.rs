@@ -126,9 +126,11 @@ pub struct TailArgs {
 /// Follows new events: asks for those stored after the last one seen.
 pub async fn tail(args: TailArgs) -> Result<(), String> {
     let client = args.connect.client();
-    // Start at the newest stored event: tail shows what comes next.
+    // Start after the last event stored (by storage order, not event time: a
+    // sender with a clock ahead must not make tail replay the past).
     let newest = client.get("/v1/events", &[("limit", "1".to_string())]).await?;
-    let mut after = newest["events"][0]["seq"].as_i64().unwrap_or(0);
+    let mut after = newest["last_seq"].as_i64().unwrap_or(0);
+    eprintln!("following events stored after #{after} (Ctrl-C to stop)");
     let mut table = output::EventTable::new(args.connect.json);
     let mut seen = 0u64;
     loop {
@@ -198,11 +200,25 @@ pub async fn catalog(args: ConnectArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// A value as short text for a table cell.
+/// A value as short text for a table cell: control characters escaped (an id
+/// from an event must not drive the terminal) and at most 80 characters.
 pub fn cell(v: &Value) -> String {
-    match v {
+    let text = match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    };
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        if i == 80 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
+    out
 }

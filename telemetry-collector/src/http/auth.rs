@@ -36,7 +36,12 @@ impl Token {
     /// 401 without `Authorization: Bearer ...`, 403 with a wrong token.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(given) = value.and_then(|v| v.strip_prefix("Bearer ")) else {
+        // The scheme name is case-insensitive (RFC 9110 section 11.1).
+        let given = value.and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        });
+        let Some(given) = given else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "this collector needs `Authorization: Bearer <token>`",
@@ -88,6 +93,7 @@ mod tests {
             StatusCode::FORBIDDEN
         );
         token.check(&headers("Bearer s3cret")).unwrap();
+        token.check(&headers("bearer s3cret")).unwrap();
         assert!(!format!("{token:?}").contains("s3cret"));
     }
 }

@@ -47,8 +47,23 @@ fn too_large(what: &str) -> ApiError {
     )
 }
 
-/// Reads the body as sent, refusing it as soon as it passes the limit.
+/// How long a body may take to arrive: a client that trickles one in must not
+/// hold a request slot (or a shutdown) for ever.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the body as sent within [`BODY_TIMEOUT`] (408 after it).
 async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(BODY_TIMEOUT, read_limited_untimed(headers, body)).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body took over {} s to arrive", BODY_TIMEOUT.as_secs()),
+        )),
+    }
+}
+
+/// Reads the body as sent, refusing it as soon as it passes the limit.
+async fn read_limited_untimed(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -26,6 +26,15 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After: 1`: come back shortly.
+    pub fn busy(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+            retry_after: Some(1),
+        }
+    }
+
     /// 400 with a reason.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -54,4 +63,34 @@ impl IntoResponse for ApiError {
             None => (self.status, body).into_response(),
         }
     }
+}
+
+/// `axum::extract::Query` whose refusal is a 400 with `{"error": ...}` like
+/// every other answer of this API (axum's own is plain text).
+pub(crate) struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+/// The answer for a path this API does not have.
+pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such endpoint: {}; this collector serves /v1/events, /v1/catalog, /v1/sessions/{{sid}}, /v1/stats, /v1/rejected and /healthz",
+            uri.path()
+        ),
+    )
 }

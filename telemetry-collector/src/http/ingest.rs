@@ -70,7 +70,8 @@ pub(crate) async fn post_events(
         let counter = match e.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => &app.counters.unauthorized,
             StatusCode::SERVICE_UNAVAILABLE => &app.counters.busy,
-            _ => &app.counters.refused_requests,
+            s if s.is_client_error() => &app.counters.refused_requests,
+            _ => &app.counters.failed_requests,
         };
         Counters::add(counter, 1);
     }
@@ -78,6 +79,12 @@ pub(crate) async fn post_events(
 }
 
 fn parse_request(bytes: &[u8]) -> Result<EventsRequest<'_>, ApiError> {
+    // Checked first: serde would also read the struct from an array, by position.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "the body is not {\"events\": [...], \"sent_at\": \"...\"}: expected a JSON object",
+        ));
+    }
     let request: EventsRequest = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not {{\"events\": [...], \"sent_at\": \"...\"}}: {e}"
@@ -142,10 +149,27 @@ pub fn check_request(bytes: &[u8], plan: Option<&FixedPlan>) -> Result<CheckedRe
     Ok(CheckedRequest { batch, rejected })
 }
 
-async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Accepted, ApiError> {
+async fn ingest(app: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result<Accepted, ApiError> {
     authorize(&app.token, headers)?;
+    // At most this many bodies are read, inflated and checked at once (each up
+    // to 4 MiB twice): beyond it, 503 and come back, not more memory.
+    let Ok(_permit) = app.ingest_slots.clone().try_acquire_owned() else {
+        return Err(ApiError::busy(
+            "the collector is handling as many requests as it takes at once",
+        ));
+    };
     let bytes = json_body(headers, body).await?;
     let CheckedRequest { batch, rejected } = check_request(&bytes, app.plan.as_ref())?;
+    drop(bytes);
+    // The write and its counting finish even if the client goes away meanwhile:
+    // the counters then still match what was stored.
+    let app = app.clone();
+    tokio::spawn(async move { commit(&app, batch, rejected).await })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the write task failed: {e}")))?
+}
+
+async fn commit(app: &AppState, batch: WriteBatch, rejected: Vec<RejectedEvent>) -> Result<Accepted, ApiError> {
     let outcome = app.store.write(batch).await?;
     let accepted = outcome.inserted.iter().filter(|&&new| new).count() as u64;
     let duplicates = outcome.inserted.len() as u64 - accepted;

@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub counters: Arc<Counters>,
     /// Conflicts already logged (kind, version, declarer): each is logged once.
     pub conflicts_logged: Mutex<HashSet<(String, u32, String)>>,
+    /// Ingestion requests being read and checked at once (see `ingest`).
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The API's routes over `state`.
@@ -40,5 +42,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/stats", get(read::get_stats))
         .route("/v1/rejected", get(read::get_rejected))
         .route("/healthz", get(read::healthz))
+        .fallback(error::not_found)
         .with_state(state)
 }

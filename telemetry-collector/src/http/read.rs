@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::authorize;
-use super::error::ApiError;
+use super::error::{ApiError, Query};
 use super::AppState;
 use crate::stats::CollectorStats;
 use crate::store::{EventPage, EventQuery, StoredEvent, StoredRejection, StoredStats};
@@ -56,7 +56,7 @@ pub(crate) async fn get_session(
     Query(limit): Query<Limit>,
 ) -> Result<Json<SessionView>, ApiError> {
     authorize(&app.token, &headers)?;
-    let events = app.store.session(sid.clone(), limit.limit.unwrap_or(10_000)).await?;
+    let events = app.store.session(sid.clone(), limit.limit.unwrap_or(1000)).await?;
     Ok(Json(SessionView { sid, events }))
 }
 

@@ -161,6 +161,9 @@ pub struct EventPage {
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// The highest `seq` stored now: where `after_seq` starts to see only what
+    /// comes next (what `tail` does).
+    pub last_seq: i64,
 }
 
 /// A kept rejection, as `GET /v1/rejected` returns it.
@@ -229,6 +232,8 @@ pub struct StoredStats {
     pub rejected: u64,
     /// Kept rejections by reason code.
     pub rejected_by_reason: Vec<Count>,
+    /// Recorded schema conflicts (see `GET /v1/catalog` for each one's changes).
+    pub conflicts: u64,
 }
 
 /// A service's declaration of one kind (from `POST /v1/catalog`).
@@ -334,7 +339,7 @@ pub trait Store: Send + Sync + 'static {
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError>;
     /// A page of events.
     async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError>;
-    /// A session's events, oldest first (at most `limit`).
+    /// A session's events, oldest first (at most `limit`, itself at most 10,000).
     async fn session(&self, sid: String, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
     /// Kept rejections, newest first.
     async fn rejected(&self, limit: u32, before_id: Option<i64>) -> Result<Vec<StoredRejection>, StoreError>;

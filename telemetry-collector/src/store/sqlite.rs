@@ -183,10 +183,11 @@ impl SqliteStore {
         // The checkpointer thread does this work; commits only append to the WAL.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.execute_batch(SCHEMA)?;
-        let rejected_bytes: i64 =
-            conn.query_row("SELECT COALESCE(SUM(length(raw)), 0) FROM rejected_events", [], |r| {
-                r.get(0)
-            })?;
+        let rejected_bytes: i64 = conn.query_row(
+            "SELECT COALESCE(SUM(length(CAST(raw AS BLOB))), 0) FROM rejected_events",
+            [],
+            |r| r.get(0),
+        )?;
         let mut writer = Writer {
             conn,
             rejected_bytes: rejected_bytes.max(0) as u64,
@@ -296,7 +297,11 @@ impl ReadPool {
             }
         };
         let result = f(&conn);
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // A burst of reads opens more; only a few stay open afterwards.
+        if idle.len() < 4 {
+            idle.push(conn);
+        }
         result
     }
 }
@@ -527,12 +532,11 @@ impl Writer {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(target: "telemetry_collector", deleted = n, "rejected events past retention deleted");
-                if let Ok(bytes) =
-                    self.conn
-                        .query_row("SELECT COALESCE(SUM(length(raw)), 0) FROM rejected_events", [], |r| {
-                            r.get::<_, i64>(0)
-                        })
-                {
+                if let Ok(bytes) = self.conn.query_row(
+                    "SELECT COALESCE(SUM(length(CAST(raw AS BLOB))), 0) FROM rejected_events",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                ) {
                     self.rejected_bytes = bytes.max(0) as u64;
                 }
             }
@@ -643,7 +647,12 @@ fn query_events(conn: &Connection, q: &EventQuery) -> Result<EventPage, StoreErr
     } else {
         None
     };
-    Ok(EventPage { events, next_cursor })
+    let last_seq = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+    Ok(EventPage {
+        events,
+        next_cursor,
+        last_seq,
+    })
 }
 
 fn counts(conn: &Connection, sql: &str) -> Result<Vec<Count>, StoreError> {
@@ -731,6 +740,7 @@ fn stored_stats(conn: &Connection) -> Result<StoredStats, StoreError> {
             conn,
             "SELECT reason_code, COUNT(*) FROM rejected_events GROUP BY 1 ORDER BY 2 DESC, 1",
         )?,
+        conflicts: one("SELECT COUNT(*) FROM plan_conflicts")?,
     })
 }
 
@@ -823,7 +833,7 @@ impl Store for SqliteStore {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE sid = ?1 ORDER BY timestamp, seq LIMIT ?2"
             ))?;
-            let rows = stmt.query_map(params![sid, limit.clamp(1, 100_000)], event_from_row)?;
+            let rows = stmt.query_map(params![sid, limit.clamp(1, 10_000)], event_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
