@@ -434,10 +434,24 @@ pub fn check_event(raw: &RawValue) -> Result<Checked, Refused> {
     let fields = serde_json::from_str::<RawEvent>(text).map_err(|e| shape_error(format!("event: {e}")))?;
     let mut r = Reader { problems: Vec::new() };
     if text.len() > MAX_EVENT_BYTES {
+        // Name the field that made it large, so the sender knows what to cut.
+        let largest = [
+            ("uid", fields.uid),
+            ("sid", fields.sid),
+            ("gdata_id", fields.gdata_id),
+            ("source", fields.source),
+            ("event_data", fields.event_data),
+        ]
+        .into_iter()
+        .filter_map(|(name, raw)| raw.map(|raw| (name, raw.get().len())))
+        .max_by_key(|&(_, len)| len);
+        let largest = largest
+            .map(|(name, len)| format!(" ({name}: {len} bytes)"))
+            .unwrap_or_default();
         r.problems.push(Problem::new(
             "event",
             "size",
-            format!("event: {} bytes; the limit is {MAX_EVENT_BYTES}", text.len()),
+            format!("event: {} bytes{largest}; the limit is {MAX_EVENT_BYTES}", text.len()),
         ));
     }
     let event_id = r.event_id(fields.event_id);
@@ -652,6 +666,8 @@ mod tests {
     fn an_event_over_64_kib_is_refused() {
         let mut v = valid();
         v["event_data"] = json!({"pad": "x".repeat(MAX_EVENT_BYTES)});
-        assert!(reasons(&v)[0].starts_with("event: 65"), "{:?}", reasons(&v));
+        let found = reasons(&v);
+        assert!(found[0].starts_with("event: 65"), "{found:?}");
+        assert!(found[0].contains("(event_data: 65"), "{found:?}");
     }
 }
