@@ -135,6 +135,7 @@ fn store_only(rt: &tokio::runtime::Runtime, dir: &std::path::Path, events: u64) 
             .map(|c| WriteBatch {
                 events: c.iter().map(|&n| row(n)).collect(),
                 rejections: vec![],
+                resolved: vec![],
             })
             .collect();
         let queue = Arc::new(std::sync::Mutex::new(batches));

@@ -31,7 +31,16 @@ impl Client {
     /// `GET {base}{path}?{query}` as JSON; a non-2xx answer is an error with its message.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.http.get(&url).query(query);
+        self.send(self.http.get(&url).query(query), &url).await
+    }
+
+    /// `POST {base}{path}` without a body, as JSON (e.g. `/v1/rejected/replay`).
+    pub async fn post(&self, path: &str) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.post(&url), &url).await
+    }
+
+    async fn send(&self, mut request: reqwest::RequestBuilder, url: &str) -> Result<Value, String> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

@@ -266,3 +266,60 @@ async fn filters_pages_sessions_and_stats() {
         (Some(124), Some(247))
     );
 }
+
+#[tokio::test]
+async fn kept_rejections_that_pass_now_are_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = dir.path().join("plan.json");
+    let mut plan = catalog("x", "1", "number");
+    plan.as_object_mut().unwrap().remove("source");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let db = dir.path().join("replay.db");
+    let strict = telemetry_collector::Collector::builder()
+        .db(&db)
+        .listen("127.0.0.1:0")
+        .plan(&plan_path)
+        .start()
+        .await
+        .unwrap();
+    let mut broken = event(3);
+    broken["timestamp"] = json!("later");
+    let body = request(vec![
+        moderation(1, json!({"score": "high", "verdict": "allow"})),
+        event(2),
+        broken,
+    ]);
+    let http = reqwest::Client::new();
+    let first: Value = http
+        .post(format!("{}/v1/events", strict.url()))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["rejected"].as_array().unwrap().len(), 3);
+    strict.shutdown().await;
+
+    // The plan was too strict: the same database without it.
+    let c = TestCollector::start_with(|b| b.db(&db)).await;
+    let replay = |c: &TestCollector| {
+        let (http, url) = (c.http.clone(), c.url("/v1/rejected/replay"));
+        async move { answer(http.post(url).send().await.unwrap()).await }
+    };
+    let (status, body) = replay(&c).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"replayed": 2, "duplicates": 0, "still_rejected": 1}));
+    let stats = c.get("/v1/stats").await["stored"].clone();
+    assert_eq!(
+        (stats["events"].as_u64(), stats["rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let left = c.get("/v1/rejected").await;
+    assert_eq!(left["rejected"][0]["reason_code"], "timestamp: format");
+    // Nothing is replayed twice.
+    let (_, body) = replay(&c).await;
+    assert_eq!(body, json!({"replayed": 0, "duplicates": 0, "still_rejected": 1}));
+}

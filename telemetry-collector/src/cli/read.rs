@@ -171,9 +171,27 @@ pub struct RejectedArgs {
     /// How many (newest first).
     #[arg(long, default_value_t = 20)]
     limit: u32,
+    /// Check every kept rejection again under the collector's current rules and
+    /// plan, and store those that now pass.
+    #[arg(long)]
+    replay: bool,
 }
 
 pub async fn rejected(args: RejectedArgs) -> Result<(), String> {
+    if args.replay {
+        let answer = args.connect.client().post("/v1/rejected/replay").await?;
+        if args.connect.json {
+            outln!("{answer}");
+        } else {
+            outln!(
+                "{} replayed and stored ({} of them already were), {} still rejected",
+                cell(&answer["replayed"]),
+                cell(&answer["duplicates"]),
+                cell(&answer["still_rejected"])
+            );
+        }
+        return Ok(());
+    }
     let page = args
         .connect
         .client()

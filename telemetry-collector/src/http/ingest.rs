@@ -111,7 +111,7 @@ fn parse_request(bytes: &[u8]) -> Result<EventsRequest<'_>, ApiError> {
 }
 
 /// Checks one event against the envelope rules and, if there is one, the plan.
-fn check(plan: Option<&FixedPlan>, raw: &RawValue) -> Result<Checked, Refused> {
+pub(crate) fn check(plan: Option<&FixedPlan>, raw: &RawValue) -> Result<Checked, Refused> {
     let checked = check_event(raw)?;
     let Some(plan) = plan else { return Ok(checked) };
     let problems: Vec<Problem> = plan.check(&checked.event.event_type, checked.event.schema_version, &checked.data);

@@ -8,6 +8,7 @@ mod catalog;
 pub(crate) mod error;
 pub(crate) mod ingest;
 mod read;
+mod replay;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sessions/{sid}", get(read::get_session))
         .route("/v1/stats", get(read::get_stats))
         .route("/v1/rejected", get(read::get_rejected))
+        .route("/v1/rejected/replay", post(replay::post_replay))
         .route("/healthz", get(read::healthz))
         .fallback(error::not_found)
         .with_state(state)

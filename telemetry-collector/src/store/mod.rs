@@ -68,6 +68,9 @@ pub struct WriteBatch {
     pub events: Vec<NewEvent>,
     /// Rejected events.
     pub rejections: Vec<NewRejection>,
+    /// Kept rejections (by id) that `events` now holds, replayed: deleted in
+    /// the same transaction, so a replayed event is in one table or the other.
+    pub resolved: Vec<i64>,
 }
 
 /// What a committed [`WriteBatch`] did.
@@ -80,6 +83,8 @@ pub struct WriteOutcome {
     pub rejections_kept: u64,
     /// Rejections not kept because the table is at its size cap (counted).
     pub rejections_overflowed: u64,
+    /// Kept rejections deleted because they were replayed.
+    pub resolved: u64,
 }
 
 /// Why a store could not do something.

@@ -397,6 +397,8 @@ impl Writer {
                 "INSERT INTO rejected_events (received_at, event_id, event_type, service, reason_code, reasons, raw) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            let mut delete_rejection =
+                tx.prepare_cached("DELETE FROM rejected_events WHERE id = ?1 RETURNING length(CAST(raw AS BLOB))")?;
             for batch in batches {
                 let mut outcome = WriteOutcome {
                     inserted: Vec::with_capacity(batch.events.len()),
@@ -440,6 +442,13 @@ impl Writer {
                     ])?;
                     self.rejected_bytes += size;
                     outcome.rejections_kept += 1;
+                }
+                for id in &batch.resolved {
+                    let freed: Option<i64> = delete_rejection.query_row(params![id], |r| r.get(0)).optional()?;
+                    if let Some(freed) = freed {
+                        self.rejected_bytes = self.rejected_bytes.saturating_sub(freed.max(0) as u64);
+                        outcome.resolved += 1;
+                    }
                 }
                 outcomes.push(outcome);
             }
@@ -915,6 +924,7 @@ mod tests {
         let batch = WriteBatch {
             events: vec![event(1, "s"), event(2, "s"), event(1, "s")],
             rejections: vec![],
+            resolved: vec![],
         };
         let outcome = store.write(batch).await.unwrap();
         assert_eq!(outcome.inserted, [true, true, false]);
@@ -924,6 +934,7 @@ mod tests {
             .write(WriteBatch {
                 events: vec![event(2, "s"), event(3, "s")],
                 rejections: vec![],
+                resolved: vec![],
             })
             .await
             .unwrap();
@@ -942,6 +953,7 @@ mod tests {
             .write(WriteBatch {
                 events,
                 rejections: vec![],
+                resolved: vec![],
             })
             .await
             .unwrap();
@@ -994,6 +1006,7 @@ mod tests {
             .write(WriteBatch {
                 events,
                 rejections: vec![],
+                resolved: vec![],
             })
             .await
             .unwrap();
@@ -1029,6 +1042,7 @@ mod tests {
             .write(WriteBatch {
                 events: vec![],
                 rejections: vec![rejection.clone(), rejection.clone(), rejection],
+                resolved: vec![],
             })
             .await
             .unwrap();
@@ -1047,6 +1061,7 @@ mod tests {
             .write(WriteBatch {
                 events,
                 rejections: vec![],
+                resolved: vec![],
             })
             .await
             .unwrap();
@@ -1089,6 +1104,7 @@ mod tests {
             .write(WriteBatch {
                 events: vec![event(1, "s")],
                 rejections: vec![rejection],
+                resolved: vec![],
             })
             .await
             .unwrap();
@@ -1121,6 +1137,7 @@ mod tests {
                     .write(WriteBatch {
                         events,
                         rejections: vec![],
+                        resolved: vec![],
                     })
                     .await
             }));
