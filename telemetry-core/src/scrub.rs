@@ -1,8 +1,8 @@
 //! Scrubbing of `event_data` by key, as wire-format.md ("Scrubbing") specifies.
 //!
-//! Substring patterns (`password`, `token`, ...) are looked for in the key
+//! Substring patterns (`password`, `secret`, ...) are looked for in the key
 //! lowercased with `-`, `.` and ` ` read as `_`, so `passWord`, `X-Api-Key` and
-//! `client.secret` all match. Whole-word patterns (`ssn`, `jwt`, `csrf`, `xsrf`) and
+//! `client.secret` all match. Whole-word patterns (`token`, `ssn`, `jwt`, `csrf`, `xsrf`) and
 //! the `author`/`authors` exception to `auth` look at words, where camelCase humps
 //! also split words (`userSSN` has the word `ssn`; `authorName` the word `author`).
 //! Splitting humps is this SDK's reading of "whole words"; it is never applied to
@@ -17,7 +17,6 @@ const SUBSTRING_PATTERNS: &[&str] = &[
     "password",
     "passwd",
     "secret",
-    "token",
     "api_key",
     "apikey",
     "credential",
@@ -26,7 +25,10 @@ const SUBSTRING_PATTERNS: &[&str] = &[
     "credit_card",
 ];
 
-const WORD_PATTERNS: &[&str] = &["ssn", "jwt", "csrf", "xsrf"];
+/// Wire format 1.1 made `token` a whole word: `access_token`, `accessToken` and
+/// `x-token` are secrets; `tokens`, `input_tokens` and `tokenizer` (what an LLM
+/// service reports) are data.
+const WORD_PATTERNS: &[&str] = &["token", "ssn", "jwt", "csrf", "xsrf"];
 
 /// The scrubbing rules a sink applies to `event_data` before an event leaves the process.
 ///
@@ -302,6 +304,10 @@ mod tests {
             "PASSWD",
             "client-secret",
             "access.token",
+            "access_token",
+            "accessToken",
+            "x-token",
+            "Token",
             "api key",
             "apiKey",
             "API_KEY",
@@ -338,10 +344,15 @@ mod tests {
             "jwts_total",
             "assn",
             "tokens_used_x",
+            "tokens",
+            "input_tokens",
+            "outputTokens",
+            "tokenizer",
         ] {
-            // `tokens_used_x` contains `token`: the pattern is a substring, so it matches.
-            assert_eq!(s.key_matches(key), key == "tokens_used_x", "{key}");
+            assert!(!s.key_matches(key), "{key} should not match");
         }
+        // `token_count` has the word `token`: a secret by the whole-word rule.
+        assert!(s.key_matches("token_count"));
     }
 
     #[test]
