@@ -913,6 +913,13 @@ mod tests {
         }
     }
 
+    fn only_events(events: Vec<NewEvent>) -> WriteBatch {
+        WriteBatch {
+            events,
+            ..WriteBatch::default()
+        }
+    }
+
     fn open(dir: &Path) -> SqliteStore {
         SqliteStore::open(SqliteConfig::new(dir.join("t.db"))).unwrap()
     }
@@ -921,21 +928,13 @@ mod tests {
     async fn duplicates_in_a_batch_and_across_reopen_are_stored_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        let batch = WriteBatch {
-            events: vec![event(1, "s"), event(2, "s"), event(1, "s")],
-            rejections: vec![],
-            resolved: vec![],
-        };
+        let batch = only_events(vec![event(1, "s"), event(2, "s"), event(1, "s")]);
         let outcome = store.write(batch).await.unwrap();
         assert_eq!(outcome.inserted, [true, true, false]);
         store.close().await;
         let store = open(dir.path());
         let outcome = store
-            .write(WriteBatch {
-                events: vec![event(2, "s"), event(3, "s")],
-                rejections: vec![],
-                resolved: vec![],
-            })
+            .write(only_events(vec![event(2, "s"), event(3, "s")]))
             .await
             .unwrap();
         assert_eq!(outcome.inserted, [false, true]);
@@ -949,14 +948,7 @@ mod tests {
         let events = (0..25)
             .map(|i| event(i, if i % 2 == 0 { "even" } else { "odd" }))
             .collect();
-        store
-            .write(WriteBatch {
-                events,
-                rejections: vec![],
-                resolved: vec![],
-            })
-            .await
-            .unwrap();
+        store.write(only_events(events)).await.unwrap();
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -1002,14 +994,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         let events = (1..=100).map(|i| event(i, "s")).collect();
-        store
-            .write(WriteBatch {
-                events,
-                rejections: vec![],
-                resolved: vec![],
-            })
-            .await
-            .unwrap();
+        store.write(only_events(events)).await.unwrap();
         let stats = store.stats().await.unwrap();
         assert_eq!(stats.durations.len(), 1);
         let d = &stats.durations[0];
@@ -1057,14 +1042,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         let events = (0..2000).map(|i| event(i, "s")).collect();
-        store
-            .write(WriteBatch {
-                events,
-                rejections: vec![],
-                resolved: vec![],
-            })
-            .await
-            .unwrap();
+        store.write(only_events(events)).await.unwrap();
         let wal = dir.path().join("t.db-wal");
         let db_len = || std::fs::metadata(dir.path().join("t.db")).unwrap().len();
         // Commits do not checkpoint; the checkpointer thread does, soon.
@@ -1133,13 +1111,7 @@ mod tests {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let events = (0..500).map(|j| event(i * 1000 + j, "s")).collect();
-                store
-                    .write(WriteBatch {
-                        events,
-                        rejections: vec![],
-                        resolved: vec![],
-                    })
-                    .await
+                store.write(only_events(events)).await
             }));
         }
         let mut busy = 0;
