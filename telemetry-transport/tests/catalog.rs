@@ -6,16 +6,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Action, CatalogAction, Numbered};
+use support::{Action, CatalogAction, Numbered, Seen};
 use telemetry_core::private::{inventory, schemars};
 use telemetry_transport::{Pipeline, PipelineBuilder, PipelineGuard, Stats};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 
 // `Numbered` is written by hand (this crate does not depend on the derive), so
 // this binary registers its kind the way the derive would: the catalog sent is
@@ -39,31 +37,6 @@ inventory::submit! {
         file: file!(),
         line: line!(),
         declared_fields: &[],
-    }
-}
-
-/// One `tracing` event seen: target, level, fields (the message as `message`).
-type SeenEvent = (String, String, BTreeMap<String, String>);
-
-#[derive(Default, Clone)]
-struct Seen(Arc<Mutex<Vec<SeenEvent>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Seen {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        let meta = event.metadata();
-        self.0
-            .lock()
-            .unwrap()
-            .push((meta.target().to_string(), meta.level().to_string(), fields));
     }
 }
 

@@ -5,39 +5,11 @@
 
 mod support;
 
-use support::Numbered;
+use support::{Numbered, Seen};
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-/// One event seen: target, level, fields.
-type SeenEvent = (String, String, BTreeMap<String, String>);
-
-#[derive(Default, Clone)]
-struct Seen(Arc<Mutex<Vec<SeenEvent>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Seen {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        let meta = event.metadata();
-        self.0
-            .lock()
-            .unwrap()
-            .push((meta.target().to_string(), meta.level().to_string(), fields));
-    }
-}
+use tracing_subscriber::layer::SubscriberExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_are_reported_as_tracing_events_and_never_sent_as_telemetry() {

@@ -322,3 +322,30 @@ async fn handle(state: &Arc<Collector>, headers: HeaderMap, body: Bytes) -> Resp
     }
     axum::Json(json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})).into_response()
 }
+
+/// One `tracing` event seen: target, level, fields (the message as `message`).
+pub type SeenEvent = (String, String, std::collections::BTreeMap<String, String>);
+
+/// A `tracing` layer that records every event, for tests that assert on logs.
+#[derive(Default, Clone)]
+pub struct Seen(pub Arc<Mutex<Vec<SeenEvent>>>);
+
+struct Fields<'a>(&'a mut std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_string(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut fields = std::collections::BTreeMap::new();
+        event.record(&mut Fields(&mut fields));
+        let meta = event.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((meta.target().to_string(), meta.level().to_string(), fields));
+    }
+}
