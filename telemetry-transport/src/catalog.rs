@@ -216,7 +216,9 @@ impl CatalogTask {
             Ok(Err(e)) => e.to_string(),
             Err(e) => e.to_string(),
         };
-        tracing::debug!(target: "telemetry::transport", %error, "the catalog could not be built; not sent");
+        // A schema function that fails or panics: the collector never learns this
+        // service's plan, which the user must hear about.
+        tracing::warn!(target: "telemetry::transport", %error, "the catalog could not be built; not sent");
         None
     }
 
@@ -252,9 +254,17 @@ impl CatalogTask {
                 } => (retry_after, what, answered),
             };
             if attempt >= ATTEMPTS {
+                if answered {
+                    // The collector is up and keeps failing this endpoint: events may
+                    // flow, but the plan is not learned. Worth a warning.
+                    tracing::warn!(target: "telemetry::transport", url = %self.url, attempts = attempt, error = %what,
+                        "the collector keeps failing the catalog; sent again after the next reconnect");
+                    return Ended::Done;
+                }
+                // Unreachable: event delivery reports the outage itself.
                 tracing::debug!(target: "telemetry::transport", attempts = attempt, error = %what,
                     "catalog not sent; sent again after the next reconnect");
-                return if answered { Ended::Done } else { Ended::Unreachable };
+                return Ended::Unreachable;
             }
             let delay = retry_after.unwrap_or_else(|| backoff(attempt));
             tracing::debug!(target: "telemetry::transport", attempt, ?delay, error = %what, "retrying the catalog");
@@ -277,8 +287,12 @@ impl CatalogTask {
         match status {
             200..=299 => {
                 let body = response.bytes().await.unwrap_or_default();
-                // Accepted either way: a reply we cannot read only hides its conflicts.
-                Answer::Accepted(serde_json::from_slice(&body).unwrap_or_default())
+                // Accepted either way; a reply we cannot read would hide its conflicts, so say so.
+                Answer::Accepted(serde_json::from_slice(&body).unwrap_or_else(|e| {
+                    tracing::warn!(target: "telemetry::transport", url = %self.url, error = %e,
+                        "the collector's answer to the catalog is unreadable; conflicts it reports are not shown");
+                    Reply::default()
+                }))
             }
             404 => Answer::NotFound,
             401 | 403 => Answer::Refused(format!(

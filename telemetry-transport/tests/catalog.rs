@@ -311,6 +311,8 @@ async fn transient_failures_are_retried_a_few_times_then_left_until_a_reconnect(
     let stats = finish(guard);
     assert_eq!((stats.delivered, stats.catalog_sent), (10, 0));
     assert_eq!(failing.catalogs().len(), 4);
+    // A collector that answers and keeps failing the endpoint is a warning, not a debug line.
+    assert_eq!(logged("WARN", "keeps failing the catalog").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
