@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use telemetry::TelemetryEvent;
-use telemetry_collector::store::sqlite::{SqliteConfig, SqliteStore};
+use telemetry_collector::store::sqlite::{self, SqliteConfig, SqliteStore};
 use telemetry_collector::store::{NewEvent, Store, WriteBatch};
 use telemetry_collector::Collector;
 
@@ -91,34 +91,9 @@ fn insert_directly(dir: &std::path::Path, events: u64, drop: &[&str]) -> f64 {
     let started = Instant::now();
     let tx = conn.transaction().unwrap();
     {
-        let mut insert = tx
-            .prepare(
-                "INSERT INTO events (event_id, event_type, schema_version, timestamp, uid, sid, gdata_id, trace_id, \
-                 span_id, parent_span_id, service, service_version, sdk, event_data, received_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-                 ON CONFLICT(event_id) DO NOTHING",
-            )
-            .unwrap();
+        let mut insert = tx.prepare(sqlite::INSERT_EVENT).unwrap();
         for e in &rows {
-            insert
-                .execute(rusqlite::params![
-                    e.event_id,
-                    e.event_type,
-                    e.schema_version,
-                    e.timestamp,
-                    e.uid,
-                    e.sid,
-                    e.gdata_id,
-                    e.trace_id,
-                    e.span_id,
-                    e.parent_span_id,
-                    e.service,
-                    e.service_version,
-                    e.sdk,
-                    e.event_data,
-                    "2026-11-24T10:15:02.123456Z"
-                ])
-                .unwrap();
+            sqlite::insert_event_row(&mut insert, e, "2026-11-24T10:15:02.123456Z").unwrap();
         }
     }
     tx.commit().unwrap();

@@ -59,6 +59,10 @@ fn read_kinds(doc: &PlanDocument, what: &str) -> Result<Vec<DeclaredKind>, Strin
     }
     let mut kinds: Vec<DeclaredKind> = Vec::with_capacity(doc.kinds.len());
     for (i, entry) in doc.kinds.iter().enumerate() {
+        // Checked first: serde would also read the struct from an array, by position.
+        if !entry.is_object() {
+            return Err(format!("{what}: kinds[{i}]: expected an object"));
+        }
         let head = KindHead::deserialize(entry).map_err(|e| format!("{what}: kinds[{i}]: {e}"))?;
         if let Err(e) = telemetry_core::validate_event_name(&head.event_type) {
             return Err(format!("{what}: kinds[{i}]: {}", e.describe(&head.event_type)));
@@ -302,6 +306,9 @@ mod tests {
         let doc = json!({"format": "telemetry-tracking-plan/1", "kinds": [{"event_type": "A", "schema_version": 1}]});
         let err = FixedPlan::from_json(doc.to_string().as_bytes(), "p.json").unwrap_err();
         assert!(err.contains("kinds[0]") && err.contains("schema"), "{err}");
+        let by_position = json!({"format": "telemetry-tracking-plan/1", "kinds": [["A", 1, {}]]});
+        let err = FixedPlan::from_json(by_position.to_string().as_bytes(), "p.json").unwrap_err();
+        assert_eq!(err, "p.json: kinds[0]: expected an object");
     }
 
     #[test]

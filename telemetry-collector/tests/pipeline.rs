@@ -40,6 +40,13 @@ fn emit_range(guard: &PipelineGuard, range: std::ops::Range<u64>) {
     });
 }
 
+/// Shuts the pipeline down off the runtime (it waits for its worker) and returns its final counters.
+async fn shut_down(guard: PipelineGuard, seconds: u64) -> telemetry::Stats {
+    tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(seconds)))
+        .await
+        .unwrap()
+}
+
 /// Every `n` in `0..count` is stored exactly once.
 async fn assert_stored_once(c: &TestCollector, count: u64) {
     let stats = c.get("/v1/stats").await;
@@ -71,9 +78,7 @@ async fn everything_emitted_is_stored_once() {
     let c = TestCollector::start().await;
     let guard = pipeline(c.collector.url());
     emit_range(&guard, 0..20_000);
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 30).await;
     assert_eq!(
         (stats.emitted, stats.delivered, stats.pending),
         (20_000, 20_000, 0),
@@ -104,9 +109,7 @@ async fn a_collector_that_comes_up_late_gets_everything() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let c = TestCollector::start_with(|b| b.listen(&addr)).await;
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 60).await;
     assert!(stats.retried > 0, "{stats:?}");
     assert_eq!((stats.delivered, stats.dropped), (2_000, 0), "{stats:?}");
     assert_stored_once(&c, 2_000).await;
@@ -130,9 +133,7 @@ async fn a_restart_of_the_collector_loses_and_doubles_nothing() {
         dir,
         http: reqwest::Client::new(),
     };
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 60).await;
     assert_eq!((stats.delivered, stats.dropped), (10_000, 0), "{stats:?}");
     assert_stored_once(&c, 10_000).await;
 }
@@ -148,9 +149,7 @@ async fn gzip_and_a_token_end_to_end() {
         .start()
         .unwrap();
     emit_range(&guard, 0..3_000);
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 30).await;
     assert_eq!((stats.delivered, stats.rejected), (3_000, 0), "{stats:?}");
     let stored = c
         .http
@@ -169,9 +168,7 @@ async fn gzip_and_a_token_end_to_end() {
         .start()
         .unwrap();
     emit_range(&guard, 10_000..10_010);
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 30).await;
     assert_eq!((stats.delivered, stats.rejected), (0, 10), "{stats:?}");
     assert!(c.collector.stats().unauthorized >= 1);
 }
@@ -197,9 +194,7 @@ async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     lock.execute_batch("COMMIT").unwrap();
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 60).await;
     assert!(stats.retried > 0, "{stats:?}");
     assert_eq!((stats.delivered, stats.dropped), (2_000, 0), "{stats:?}");
     assert_stored_once(&c, 2_000).await;
@@ -220,9 +215,7 @@ async fn events_a_fixed_plan_refuses_are_counted_rejected_by_the_sdk_and_kept_by
     let c = TestCollector::start_with(|b| b.plan(&plan)).await;
     let guard = pipeline(c.collector.url());
     emit_range(&guard, 0..50);
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 30).await;
     assert_eq!(
         (stats.emitted, stats.delivered, stats.rejected),
         (50, 0, 50),
@@ -267,9 +260,7 @@ async fn the_collector_learns_the_sdk_catalog_and_reports_a_changed_schema_back(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let stats = shut_down(guard, 30).await;
     assert_eq!(stats.delivered, 10, "events flow despite the conflict");
     assert_eq!(stats.catalog_sent, 1);
 

@@ -26,8 +26,8 @@ pub const MAX_EVENTS: usize = 1000;
 struct EventsRequest<'a> {
     #[serde(borrow)]
     events: Vec<&'a RawValue>,
+    /// Checked for its shape only: the collector keeps its own clock.
     #[serde(default, borrow)]
-    #[allow(dead_code)] // read for its shape only: the collector keeps its own clock
     sent_at: Option<&'a RawValue>,
 }
 
