@@ -331,6 +331,41 @@ impl Catalog {
     }
 }
 
+/// The collector's answer to `POST /v1/catalog` (wire-format.md section 5): the
+/// one type both ends use, so they cannot drift. Missing fields read as empty.
+///
+/// ```
+/// let reply: telemetry_core::DeclarationReply = serde_json::from_str(r#"{"known": 3, "new": 1, "conflicts": []}"#).unwrap();
+/// assert_eq!((reply.known, reply.new), (3, 1));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DeclarationReply {
+    /// Kinds the collector had already, with the same schema.
+    pub known: u64,
+    /// Kinds it learned from this declaration.
+    pub new: u64,
+    /// Kinds whose declared schema differs from the stored one.
+    pub conflicts: Vec<DeclaredConflict>,
+}
+
+/// A declared schema that differs from the one the collector stored for the same
+/// kind and version: a breaking change shipped without a version bump.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DeclaredConflict {
+    /// The kind.
+    pub event_type: String,
+    /// Its version.
+    pub schema_version: u32,
+    /// Who declared the differing schema (`service version`).
+    pub declared_by: String,
+    /// Who declared the stored one.
+    pub differs_from: String,
+    /// Each change, e.g. `event_data.score: type number -> string (breaking)`.
+    pub changes: Vec<String>,
+}
+
 /// One name and version claimed by definitions with different schemas.
 #[derive(Debug, Clone)]
 pub struct Conflict {

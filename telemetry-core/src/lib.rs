@@ -23,7 +23,8 @@ pub mod testing;
 
 pub use call::{record, Outcome};
 pub use catalog::{
-    schema_shape, Catalog, CatalogConflicts, CatalogEntry, Conflict, FieldEntry, KindRegistration, Origin,
+    schema_shape, Catalog, CatalogConflicts, CatalogEntry, Conflict, DeclarationReply, DeclaredConflict, FieldEntry,
+    KindRegistration, Origin,
 };
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use data_writer::{DataWriter, KeyRules};

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use telemetry_core::{Catalog, EnvelopeConfig, Source};
+use serde::Serialize;
+use telemetry_core::{Catalog, DeclarationReply, DeclaredConflict, EnvelopeConfig, Source};
 use tokio::sync::watch;
 use url::Url;
 
@@ -98,54 +98,33 @@ fn declaration(catalog: &Catalog, source: &Source) -> serde_json::Result<Vec<u8>
     serde_json::to_vec(&Declaration { catalog, source })
 }
 
-/// The collector's answer to a declaration (unknown or missing fields tolerated).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Reply {
-    known: u64,
-    new: u64,
-    conflicts: Vec<ConflictReport>,
-}
-
-/// A kind and version whose declared schema differs from the one the collector has.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ConflictReport {
-    event_type: String,
-    schema_version: u32,
-    declared_by: String,
-    differs_from: String,
-    changes: Vec<String>,
-}
-
-impl ConflictReport {
-    fn log(&self) {
-        let changes = match self.changes.is_empty() {
-            true => "the schema differs".to_string(),
-            false => self.changes.join("; "),
-        };
-        tracing::warn!(
-            target: "telemetry::transport",
-            event_type = %self.event_type,
-            schema_version = self.schema_version,
-            "schema conflict: event kind {} version {} as declared by {} differs from the one {} declared ({}). \
-             Events still flow, but the collector cannot tell the two shapes apart: a breaking change needs \
-             a new version, so bump the kind's version, e.g. #[telemetry(event = \"{}\", version = {})]",
-            self.event_type,
-            self.schema_version,
-            self.declared_by,
-            self.differs_from,
-            changes,
-            self.event_type,
-            self.schema_version.saturating_add(1),
-        );
-    }
+/// Warns of a conflict the collector reported.
+fn log_conflict(conflict: &DeclaredConflict) {
+    let changes = match conflict.changes.is_empty() {
+        true => "the schema differs".to_string(),
+        false => conflict.changes.join("; "),
+    };
+    tracing::warn!(
+        target: "telemetry::transport",
+        event_type = %conflict.event_type,
+        schema_version = conflict.schema_version,
+        "schema conflict: event kind {} version {} as declared by {} differs from the one {} declared ({}). \
+         Events still flow, but the collector cannot tell the two shapes apart: a breaking change needs \
+         a new version, so bump the kind's version, e.g. #[telemetry(event = \"{}\", version = {})]",
+        conflict.event_type,
+        conflict.schema_version,
+        conflict.declared_by,
+        conflict.differs_from,
+        changes,
+        conflict.event_type,
+        conflict.schema_version.saturating_add(1),
+    );
 }
 
 /// What one request's response means for the declaration.
 enum Answer {
     /// 2xx.
-    Accepted(Reply),
+    Accepted(DeclarationReply),
     /// 404: the collector has no catalog endpoint.
     NotFound,
     /// 401, 403 and other 4xx: not retried; the message for the logs.
@@ -291,7 +270,7 @@ impl CatalogTask {
                 Answer::Accepted(serde_json::from_slice(&body).unwrap_or_else(|e| {
                     tracing::warn!(target: "telemetry::transport", url = %self.url, error = %e,
                         "the collector's answer to the catalog is unreadable; conflicts it reports are not shown");
-                    Reply::default()
+                    DeclarationReply::default()
                 }))
             }
             404 => Answer::NotFound,
@@ -312,14 +291,14 @@ impl CatalogTask {
     }
 
     /// Counts the declaration and logs each conflict not logged before.
-    fn accepted(&mut self, reply: Reply) {
+    fn accepted(&mut self, reply: DeclarationReply) {
         tracing::debug!(target: "telemetry::transport", known = reply.known, new = reply.new,
             conflicts = reply.conflicts.len(), "catalog sent");
         for conflict in reply.conflicts {
             let key = (conflict.event_type.clone(), conflict.schema_version);
             if self.conflicts_logged.insert(key) {
                 Counters::add(&self.sender.counters.catalog_conflicts, 1);
-                conflict.log();
+                log_conflict(&conflict);
             }
         }
         // Last: once `catalog_sent` shows it, the reply has been handled.

@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
+use telemetry_core::{DeclarationReply, DeclaredConflict};
 
 use super::auth::authorize;
 use super::body::json_body;
@@ -21,64 +22,45 @@ use crate::plan::parse_declaration;
 use crate::stats::Counters;
 use crate::store::{Declared, PlanKind, StoredConflict};
 
-/// A conflict as the wire format writes it.
-#[derive(Debug, Serialize)]
-pub struct ConflictReport {
-    event_type: String,
+/// A conflict as the wire format writes it, its changes named by the schema diff.
+fn conflict_report(
+    event_type: &str,
     schema_version: u32,
-    declared_by: String,
-    differs_from: String,
-    changes: Vec<String>,
-}
-
-impl ConflictReport {
-    fn new(
-        event_type: &str,
-        schema_version: u32,
-        declared_by: &str,
-        differs_from: &str,
-        old: &Value,
-        new: &Value,
-    ) -> Self {
-        let mut changes: Vec<String> = diff_schemas(old, new).iter().map(ToString::to_string).collect();
-        if changes.is_empty() {
-            // The shapes differ in a way the diff does not name: say so, never nothing.
-            changes.push("event_data: schema differs (unknown)".into());
-        }
-        ConflictReport {
-            event_type: event_type.to_string(),
-            schema_version,
-            declared_by: declared_by.to_string(),
-            differs_from: differs_from.to_string(),
-            changes,
-        }
+    declared_by: &str,
+    differs_from: &str,
+    old: &Value,
+    new: &Value,
+) -> DeclaredConflict {
+    let mut changes: Vec<String> = diff_schemas(old, new).iter().map(ToString::to_string).collect();
+    if changes.is_empty() {
+        // The shapes differ in a way the diff does not name: say so, never nothing.
+        changes.push("event_data: schema differs (unknown)".into());
     }
-
-    fn from_stored(c: &StoredConflict) -> Self {
-        Self::new(
-            &c.event_type,
-            c.schema_version,
-            &c.declared_by,
-            &c.differs_from,
-            &c.stored_shape,
-            &c.declared_shape,
-        )
+    DeclaredConflict {
+        event_type: event_type.to_string(),
+        schema_version,
+        declared_by: declared_by.to_string(),
+        differs_from: differs_from.to_string(),
+        changes,
     }
 }
 
-/// The answer to a declaration.
-#[derive(Debug, Serialize)]
-pub struct DeclareAnswer {
-    known: u64,
-    new: u64,
-    conflicts: Vec<ConflictReport>,
+fn stored_report(c: &StoredConflict) -> DeclaredConflict {
+    conflict_report(
+        &c.event_type,
+        c.schema_version,
+        &c.declared_by,
+        &c.differs_from,
+        &c.stored_shape,
+        &c.declared_shape,
+    )
 }
 
 pub(crate) async fn post_catalog(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<DeclareAnswer>, ApiError> {
+) -> Result<Json<DeclarationReply>, ApiError> {
     authorize(&app.token, &headers)?;
     let bytes = json_body(&headers, body).await?;
     let declaration = parse_declaration(&bytes).map_err(ApiError::bad_request)?;
@@ -86,11 +68,7 @@ pub(crate) async fn post_catalog(
     let kinds = declaration.kinds.clone();
     let found = app.store.declare(declaration.by, declaration.kinds).await?;
     Counters::add(&app.counters.catalogs, 1);
-    let mut answer = DeclareAnswer {
-        known: 0,
-        new: 0,
-        conflicts: Vec::new(),
-    };
+    let mut answer = DeclarationReply::default();
     for (kind, outcome) in kinds.iter().zip(found) {
         match outcome {
             Declared::Known => answer.known += 1,
@@ -99,7 +77,7 @@ pub(crate) async fn post_catalog(
                 differs_from,
                 stored_shape,
             } => {
-                let report = ConflictReport::new(
+                let report = conflict_report(
                     &kind.event_type,
                     kind.schema_version,
                     &declarer,
@@ -116,7 +94,7 @@ pub(crate) async fn post_catalog(
 }
 
 /// Logs a conflict the first time this process sees it.
-fn log_once(app: &AppState, report: &ConflictReport) {
+fn log_once(app: &AppState, report: &DeclaredConflict) {
     let key = (
         report.event_type.clone(),
         report.schema_version,
@@ -147,7 +125,7 @@ pub struct PlanView {
     /// Whether events are checked against a fixed plan (`--plan`).
     fixed: bool,
     kinds: Vec<PlanKind>,
-    conflicts: Vec<ConflictReport>,
+    conflicts: Vec<DeclaredConflict>,
     /// With a fixed plan: its kinds that no service has declared yet.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     undeclared: Vec<String>,
@@ -175,7 +153,7 @@ pub(crate) async fn get_catalog(
     Ok(Json(PlanView {
         fixed: app.plan.is_some(),
         kinds,
-        conflicts: conflicts.iter().map(ConflictReport::from_stored).collect(),
+        conflicts: conflicts.iter().map(stored_report).collect(),
         undeclared,
     }))
 }
