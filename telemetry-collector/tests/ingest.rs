@@ -235,8 +235,12 @@ async fn a_writer_that_falls_behind_answers_503_with_retry_after() {
                 .unwrap()
         }));
     }
-    // The writer holds one or two (it groups what is waiting), one more waits
-    // in its queue: the rest are told to come back.
+    // The first request always finds the queue empty. Whether a second one also
+    // gets in depends on whether the writer had already taken the first off the
+    // queue when it came (it then waits in the queue's one slot): so one or two
+    // are stored, the other four or five are told to come back. The loop below
+    // waits for three refusals so the lock is only released once the queue is
+    // known to have been full.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
     while c.collector.stats().busy < 3 {
         assert!(std::time::Instant::now() < deadline, "{:?}", c.collector.stats());
@@ -255,7 +259,7 @@ async fn a_writer_that_falls_behind_answers_503_with_retry_after() {
             other => panic!("unexpected {other}"),
         }
     }
-    assert!((3..=4).contains(&busy) && ok + busy == 6, "{ok} ok, {busy} busy");
+    assert!((3..=5).contains(&busy) && ok + busy == 6, "{ok} ok, {busy} busy");
     assert_eq!(c.collector.stats().busy, busy);
     assert_eq!(c.get("/v1/stats").await["stored"]["events"], ok * 10);
 }
