@@ -58,6 +58,7 @@ struct PlainEnvelope<'a> {
     gdata_id: Option<&'a str>,
     trace_id: Option<&'a str>,
     span_id: Option<&'a str>,
+    parent_span_id: Option<&'a str>,
     source: PlainSource<'a>,
     event_data: &'a Click,
 }
@@ -114,9 +115,10 @@ fn encode(c: &mut Criterion) {
 
     let envelope = clicks[0].to_envelope(&config).unwrap();
     let (event_id, timestamp) = (envelope.event_id.to_string(), envelope.timestamp.to_string());
-    let (trace_id, span_id) = (
+    let (trace_id, span_id, parent_span_id) = (
         envelope.trace_id.map(|t| t.to_string()),
         envelope.span_id.map(|s| s.to_string()),
+        envelope.parent_span_id.map(|s| s.to_string()),
     );
     let data = click(42);
     let plain = PlainEnvelope {
@@ -129,6 +131,7 @@ fn encode(c: &mut Criterion) {
         gdata_id: envelope.gdata_id.as_deref(),
         trace_id: trace_id.as_deref(),
         span_id: span_id.as_deref(),
+        parent_span_id: parent_span_id.as_deref(),
         source: PlainSource {
             service: "bench",
             service_version: None,

@@ -25,14 +25,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use telemetry::{instrumented, Context, FutureExt as _, TelemetryEvent};
+use telemetry::{instrumented, Context, TelemetryEvent};
 use telemetry_collector::client::Client;
 use telemetry_collector::Collector;
 use tokio::sync::oneshot;
@@ -162,7 +161,8 @@ async fn answer(question: String, roll: u64) -> Result<String, ModelOverloaded> 
 }
 
 // ---------------------------------------------------------------------------
-// The chat service: axum, with the telemetry context taken from the headers.
+// The chat service: axum, with the telemetry context taken from the headers by
+// `telemetry::http::TelemetryLayer`.
 
 /// What a real chat service would keep in a database.
 #[derive(Default)]
@@ -176,30 +176,6 @@ struct ChatState {
 /// A lock that a panicked request cannot make unusable for the others.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Builds the request's telemetry context from the `x-user-id`, `x-session-id`
-/// and `x-content-id` headers and runs the rest of the request in it, so every
-/// event the handler and the services emit carries those ids and one trace id.
-///
-/// A stand-in for the real tower layer (`telemetry::http::TelemetryLayer`, which
-/// also reads W3C `traceparent` and baggage); that layer comes in a later issue.
-async fn telemetry_context(req: Request, next: Next) -> Response {
-    let ctx = {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let mut ctx = Context::new();
-        if let Some(uid) = header("x-user-id") {
-            ctx = ctx.with_uid(uid);
-        }
-        if let Some(sid) = header("x-session-id") {
-            ctx = ctx.with_sid(sid);
-        }
-        if let Some(content) = header("x-content-id") {
-            ctx = ctx.with_gdata_id(content);
-        }
-        ctx
-    };
-    ctx.scope(next.run(req)).await
 }
 
 #[derive(serde::Deserialize)]
@@ -231,10 +207,10 @@ async fn chat(State(state): State<Arc<ChatState>>, headers: HeaderMap, Json(req)
     }
 
     // The model call runs on its own task, as a real service would run it so that
-    // a client hanging up does not cancel it half-way. The context crosses
-    // `spawn` only when asked, as in `tracing`.
+    // a client hanging up does not cancel it half-way. `telemetry::spawn` takes
+    // the context and span along; a plain `tokio::spawn` would carry no ids.
     let roll = roll(ctx.gdata_id().unwrap_or_default(), "model");
-    match tokio::spawn(answer(req.text, roll).with_current_context()).await {
+    match telemetry::spawn(answer(req.text, roll)).await {
         Ok(Ok(reply)) => Json(json!({ "reply": reply })).into_response(),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -252,7 +228,9 @@ impl ChatApi {
     async fn start() -> Result<ChatApi, BoxError> {
         let app = Router::new()
             .route("/v1/chat", post(chat))
-            .layer(axum::middleware::from_fn(telemetry_context))
+            // The request's context from `x-user-id`, `x-session-id`, `x-content-id`
+            // and W3C `traceparent`; one `HTTP_REQUEST` event per request.
+            .layer(telemetry::http::TelemetryLayer::new().request_events(true))
             .with_state(Arc::new(ChatState::default()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);

@@ -141,6 +141,13 @@ pub use telemetry_macros::{instrumented, TelemetryEvent};
 #[cfg(feature = "http")]
 pub use telemetry_transport::{ConfigError, Pipeline, PipelineBuilder, PipelineGuard, Stats};
 
+#[cfg(feature = "http-server")]
+pub mod http;
+mod spawn;
+pub use spawn::{bind, bind_fn};
+#[cfg(feature = "tokio")]
+pub use spawn::{spawn, spawn_blocking};
+
 #[doc(hidden)]
 pub mod __private {
     pub use telemetry_core::private::*;

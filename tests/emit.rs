@@ -244,7 +244,7 @@ fn encode_writes_exactly_the_envelope_json() {
         let expected = format!(
             concat!(
                 r#"{{"event_id":"{}","event_type":"OE_INTERACT","schema_version":1,"timestamp":"{}","#,
-                r#""uid":{},"gdata_id":null,"trace_id":{},"span_id":{},"#,
+                r#""uid":{},"gdata_id":null,"trace_id":{},"span_id":{},"parent_span_id":null,"#,
                 r#""source":{{"service":"svc","service_version":"1.0","sdk":"telemetry-rust/0.1.0"}},"#,
                 r#""event_data":{{"action":"click","api_token":"[REDACTED]","nested":{{"headers":[{{"Cookie":"[REDACTED]","accept":"json"}}]}}}}}}"#
             ),

@@ -487,6 +487,11 @@ fn nested_calls_share_the_trace_and_differ_in_span_and_typed_events_carry_the_ca
         "a typed emit carries the running call's span id"
     );
     assert_ne!(inner_e.span_id, outer_e.span_id);
+    // The call tree: the outer call is a root (its context had no span), the
+    // inner call's parent is the outer call, and the typed event sits in the inner.
+    assert_eq!(outer_e.parent_span_id, None);
+    assert_eq!(inner_e.parent_span_id, outer_e.span_id);
+    assert_eq!(moderation.parent_span_id, outer_e.span_id);
     // `record` goes to the innermost running call, and the outer one gets its own back.
     assert_eq!(fields(inner_e), &json!({"inner_step": 1}));
     assert_eq!(fields(outer_e), &json!({"before": true, "after": true}));

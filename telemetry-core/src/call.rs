@@ -165,20 +165,8 @@ impl CallFrame {
     pub fn start(site: &'static CallSite, span: tracing::Span) -> Self {
         // A call is a span, and a span needs a trace: with no context, it starts one.
         let span_id = SpanId::random();
-        let context = Context::try_current().unwrap_or_default().with_span_id(span_id);
-        if !span.is_disabled() {
-            span.record("trace_id", tracing::field::display(context.trace_id()));
-            span.record("span_id", tracing::field::display(span_id));
-            for (name, value) in [
-                ("uid", context.uid()),
-                ("sid", context.sid()),
-                ("gdata_id", context.gdata_id()),
-            ] {
-                if let Some(value) = value {
-                    span.record(name, value);
-                }
-            }
-        }
+        let context = Context::try_current().unwrap_or_default().child(span_id);
+        context.record_on(&span);
         CallFrame {
             site,
             span,

@@ -1,5 +1,6 @@
 //! The propagated context: who (`uid`), in which session (`sid`), about what
-//! (`gdata_id`), and where in the trace (`trace_id`, `span_id`).
+//! (`gdata_id`), and where in the trace (`trace_id`, `span_id`, `parent_span_id`,
+//! and the W3C trace flags and `tracestate` to pass on downstream).
 //!
 //! The current context is thread-local. Synchronous code enters one with
 //! [`Context::enter`]; futures carry one with [`Context::scope`] or
@@ -44,6 +45,8 @@ pub struct Context {
     ids: Option<Arc<Ids>>,
     trace_id: TraceId,
     span_id: Option<SpanId>,
+    parent_span_id: Option<SpanId>,
+    trace_flags: u8,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,7 +54,15 @@ struct Ids {
     uid: Option<Box<str>>,
     sid: Option<Box<str>>,
     gdata_id: Option<Box<str>>,
+    // The upstream `tracestate`, passed on unchanged (never parsed per emit). It
+    // rides in the shared allocation because it changes as rarely as the ids.
+    trace_state: Option<Box<str>>,
 }
+
+/// The W3C `sampled` trace flag.
+pub const TRACE_FLAG_SAMPLED: u8 = 0x01;
+/// The W3C (Trace Context level 2) `random` trace flag: the trace id's low 7 bytes are random.
+pub const TRACE_FLAG_RANDOM: u8 = 0x02;
 
 impl Default for Context {
     fn default() -> Self {
@@ -66,6 +77,10 @@ impl Context {
             ids: None,
             trace_id: TraceId::random(),
             span_id: None,
+            parent_span_id: None,
+            // A trace this process starts is recorded (every event is kept) and
+            // its id is random throughout.
+            trace_flags: TRACE_FLAG_SAMPLED | TRACE_FLAG_RANDOM,
         }
     }
 
@@ -113,6 +128,43 @@ impl Context {
         self
     }
 
+    /// The same context with the parent of the current span set (for a span
+    /// whose parent is remote: the span id of an incoming `traceparent`).
+    pub fn with_parent_span_id(mut self, parent: SpanId) -> Self {
+        self.parent_span_id = Some(parent);
+        self
+    }
+
+    /// The context of a new span `span_id` opened inside this one: the same ids
+    /// and trace, this context's span as the parent.
+    ///
+    /// ```
+    /// use telemetry_core::{Context, SpanId};
+    /// let request = Context::new().with_span_id(SpanId::random());
+    /// let call = request.clone().child(SpanId::random());
+    /// assert_eq!(call.parent_span_id(), request.span_id());
+    /// assert_eq!(call.trace_id(), request.trace_id());
+    /// ```
+    pub fn child(mut self, span_id: SpanId) -> Self {
+        self.parent_span_id = self.span_id.replace(span_id);
+        self
+    }
+
+    /// The same context with the W3C trace flags set (only `sampled` and
+    /// `random` are kept: the other bits are reserved and must be sent as zero).
+    pub fn with_trace_flags(mut self, flags: u8) -> Self {
+        self.trace_flags = flags & (TRACE_FLAG_SAMPLED | TRACE_FLAG_RANDOM);
+        self
+    }
+
+    /// The same context with the upstream `tracestate` header to pass on
+    /// (already validated; an empty one is dropped, as it must never be sent).
+    pub fn with_trace_state(mut self, trace_state: impl Into<Box<str>>) -> Self {
+        let trace_state = trace_state.into();
+        self.ids_mut().trace_state = (!trace_state.is_empty()).then_some(trace_state);
+        self
+    }
+
     /// The user id.
     pub fn uid(&self) -> Option<&str> {
         self.ids.as_ref()?.uid.as_deref()
@@ -136,6 +188,49 @@ impl Context {
     /// The id of the current span, if one is set.
     pub fn span_id(&self) -> Option<SpanId> {
         self.span_id
+    }
+
+    /// The id of the current span's parent: the enclosing call, the request span,
+    /// or the remote caller's span; `None` at a root.
+    pub fn parent_span_id(&self) -> Option<SpanId> {
+        self.parent_span_id
+    }
+
+    /// The W3C trace flags to send downstream (`sampled` and `random` bits).
+    pub fn trace_flags(&self) -> u8 {
+        self.trace_flags
+    }
+
+    /// The upstream `tracestate` to pass on, if one came.
+    pub fn trace_state(&self) -> Option<&str> {
+        self.ids.as_ref()?.trace_state.as_deref()
+    }
+
+    /// Records this context on `span`: `trace_id`, `span_id`, `parent_span_id`,
+    /// `uid`, `sid`, `gdata_id`, each one the span declared (as empty fields) and
+    /// the context has. What `#[instrumented]` and the HTTP layer do with their
+    /// spans, for a span of your own.
+    ///
+    /// ```
+    /// use telemetry_core::{Context, SpanId};
+    /// let span = tracing::info_span!("job", trace_id = tracing::field::Empty, sid = tracing::field::Empty);
+    /// Context::new().with_sid("s1").with_span_id(SpanId::random()).record_on(&span);
+    /// ```
+    pub fn record_on(&self, span: &tracing::Span) {
+        if span.is_disabled() {
+            return;
+        }
+        span.record("trace_id", tracing::field::display(self.trace_id));
+        for (name, id) in [("span_id", self.span_id), ("parent_span_id", self.parent_span_id)] {
+            if let Some(id) = id {
+                span.record(name, tracing::field::display(id));
+            }
+        }
+        for (name, value) in [("uid", self.uid()), ("sid", self.sid()), ("gdata_id", self.gdata_id())] {
+            if let Some(value) = value {
+                span.record(name, value);
+            }
+        }
     }
 
     /// Makes this context the current one on this thread until the guard drops,
@@ -338,6 +433,31 @@ mod tests {
         }));
         assert!(result.is_err());
         assert_eq!(current_uid().as_deref(), Some("outer"));
+    }
+
+    #[test]
+    fn a_child_span_has_the_parent_span_as_its_parent_and_keeps_the_rest() {
+        let (request, call) = (SpanId::random(), SpanId::random());
+        let parent = Context::new()
+            .with_uid("u")
+            .with_span_id(request)
+            .with_trace_state("k=v")
+            .with_trace_flags(0x01);
+        let child = parent.clone().child(call);
+        assert_eq!((child.span_id(), child.parent_span_id()), (Some(call), Some(request)));
+        assert_eq!((child.uid(), child.trace_state()), (Some("u"), Some("k=v")));
+        assert_eq!((child.trace_id(), child.trace_flags()), (parent.trace_id(), 0x01));
+        // A root has no parent; its first span has none either.
+        let root = Context::new().child(request);
+        assert_eq!((root.span_id(), root.parent_span_id()), (Some(request), None));
+    }
+
+    #[test]
+    fn trace_flags_keep_only_the_defined_bits_and_an_empty_tracestate_is_none() {
+        assert_eq!(Context::new().trace_flags(), TRACE_FLAG_SAMPLED | TRACE_FLAG_RANDOM);
+        assert_eq!(Context::new().with_trace_flags(0xff).trace_flags(), 0x03);
+        assert_eq!(Context::new().with_trace_flags(0x08).trace_flags(), 0x00);
+        assert_eq!(Context::new().with_trace_state("").trace_state(), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub const SDK: &str = concat!("telemetry-rust/", env!("CARGO_PKG_VERSION"));
 /// ```
 /// let json = r#"{"event_id":"019ab5a3-7c2e-7d41-9f3a-2b1c0d9e8f7a","event_type":"OE_INTERACT",
 ///   "schema_version":1,"timestamp":"2026-11-24T10:15:02.123456Z","uid":"u1","sid":null,
-///   "gdata_id":null,"trace_id":null,"span_id":null,
+///   "gdata_id":null,"trace_id":null,"span_id":null,"parent_span_id":null,
 ///   "source":{"service":"chat-api","service_version":null,"sdk":"telemetry-rust/0.1.0"},
 ///   "event_data":{"score":0.5}}"#;
 /// let env: telemetry_core::Envelope = serde_json::from_str(json).unwrap();
@@ -53,6 +53,10 @@ pub struct Envelope {
     pub trace_id: Option<TraceId>,
     /// W3C span id.
     pub span_id: Option<SpanId>,
+    /// The span id of the enclosing call or request (wire format 1.1); `None` at
+    /// a root. A 1.0 sender leaves it out, which reads as `None`.
+    #[serde(default)]
+    pub parent_span_id: Option<SpanId>,
     /// Who sent it.
     pub source: Source,
     /// The kind's payload.
@@ -86,6 +90,7 @@ pub(crate) struct EnvelopeHead<'a> {
     pub gdata_id: Option<&'a str>,
     pub trace_id: Option<TraceId>,
     pub span_id: Option<SpanId>,
+    pub parent_span_id: Option<SpanId>,
     pub source: SourceRef<'a>,
 }
 
@@ -116,6 +121,8 @@ impl EnvelopeHead<'_> {
         write_opt_hex(out, self.trace_id.map(TraceId::to_hex).as_ref().map(|h| &h[..]));
         out.extend_from_slice(b",\"span_id\":");
         write_opt_hex(out, self.span_id.map(SpanId::to_hex).as_ref().map(|h| &h[..]));
+        out.extend_from_slice(b",\"parent_span_id\":");
+        write_opt_hex(out, self.parent_span_id.map(SpanId::to_hex).as_ref().map(|h| &h[..]));
         out.extend_from_slice(b",\"source\":{\"service\":");
         write_str(out, self.source.service);
         out.extend_from_slice(b",\"service_version\":");
@@ -298,6 +305,7 @@ mod tests {
             gdata_id: None,
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap()),
             span_id: Some("00f067aa0ba902b7".parse().unwrap()),
+            parent_span_id: Some("53995c3f42cd8ad8".parse().unwrap()),
             source: Source {
                 service: "chat-api".into(),
                 service_version: None,
@@ -316,6 +324,7 @@ mod tests {
                 r#"{"event_id":"019ab5a3-7c2e-7d41-9f3a-2b1c0d9e8f7a","event_type":"OE_INTERACT","#,
                 r#""schema_version":2,"timestamp":"2026-11-24T10:15:02.123456Z","uid":"u1","sid":"s1","#,
                 r#""gdata_id":null,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","#,
+                r#""parent_span_id":"53995c3f42cd8ad8","#,
                 r#""source":{"service":"chat-api","service_version":null,"sdk":"telemetry-rust/0.1.0"},"#,
                 r#""event_data":{"score":0.5}}"#
             )
@@ -336,6 +345,7 @@ mod tests {
             gdata_id: e.gdata_id.as_deref(),
             trace_id: e.trace_id,
             span_id: e.span_id,
+            parent_span_id: e.parent_span_id,
             source: SourceRef {
                 service: &e.source.service,
                 service_version: e.source.service_version.as_deref(),
@@ -362,6 +372,7 @@ mod tests {
             micros in 0i64..253_402_300_800_000_000,
             trace in proptest::option::of(1u128..),
             span in proptest::option::of(1u64..),
+            parent in proptest::option::of(1u64..),
         ) {
             let mut e = sample();
             e.uid = uid;
@@ -373,9 +384,18 @@ mod tests {
             e.timestamp = Timestamp::from_system_time(std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros as u64));
             e.trace_id = trace.and_then(TraceId::from_int);
             e.span_id = span.and_then(SpanId::from_int);
+            e.parent_span_id = parent.and_then(SpanId::from_int);
             e.event_id = crate::ids::new_event_id(micros as u64 / 1000);
             proptest::prop_assert_eq!(written_by_hand(&e), String::from_utf8(e.to_json()).unwrap());
         }
+    }
+
+    #[test]
+    fn a_1_0_envelope_without_parent_span_id_reads_as_a_root() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value.as_object_mut().unwrap().remove("parent_span_id");
+        let back: Envelope = serde_json::from_value(value).unwrap();
+        assert_eq!(back.parent_span_id, None);
     }
 
     #[test]
@@ -407,6 +427,7 @@ mod tests {
                 "not all zero",
             ),
             ("span_id", serde_json::json!("ABC"), "16 lowercase hex"),
+            ("parent_span_id", serde_json::json!("0000000000000000"), "not all zero"),
         ];
         for (field, bad, expected) in cases {
             let mut value = serde_json::to_value(sample()).unwrap();

@@ -285,6 +285,7 @@ impl EventRecord {
             gdata_id: ctx.and_then(Context::gdata_id),
             trace_id: ctx.map(Context::trace_id),
             span_id: ctx.and_then(Context::span_id),
+            parent_span_id: ctx.and_then(Context::parent_span_id),
             source: crate::envelope::SourceRef {
                 service: config.service(),
                 service_version: config.service_version(),

@@ -42,20 +42,49 @@ impl CapturingSink {
     /// 64 KiB): in a test that is the bug to see. Use [`CapturingSink::take_records`]
     /// and [`EventRecord::to_envelope`] to test such failures.
     pub fn take_envelopes(&self) -> Vec<Envelope> {
-        let config = EnvelopeConfig::default();
-        self.take_records()
-            .iter()
-            .map(|r| {
-                r.to_envelope(&config)
-                    .unwrap_or_else(|e| panic!("captured event is not sendable: {e}"))
-            })
-            .collect()
+        to_envelopes(&self.take_records())
+    }
+
+    /// The records received so far as envelopes, leaving them in place: for a
+    /// sink installed globally (`set_global_sink`) that several tests read,
+    /// each picking its own events (by trace id or session).
+    ///
+    /// # Panics
+    /// As [`CapturingSink::take_envelopes`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use telemetry_core::{testing::CapturingSink, Context};
+    /// # use telemetry_core::{DataWriter, EventKind, TelemetryEvent, EventDataError};
+    /// # struct Ping;
+    /// # impl TelemetryEvent for Ping {
+    /// #     const KIND: &'static EventKind = &EventKind::new("PING", 1);
+    /// #     fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> { out.serialize(&serde_json::Map::new()) }
+    /// # }
+    /// let sink = Arc::new(CapturingSink::default());
+    /// telemetry_core::with_sink(sink.clone(), || telemetry_core::emit(Ping));
+    /// assert_eq!(sink.envelopes().len(), 1);
+    /// assert_eq!(sink.envelopes().len(), 1, "still there");
+    /// ```
+    pub fn envelopes(&self) -> Vec<Envelope> {
+        to_envelopes(&self.records.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Runs `future` with this sink receiving its events (for spawned tasks).
     pub fn scope<F: Future>(self: &Arc<Self>, future: F) -> WithSink<F> {
         WithSink::new(self.clone(), future)
     }
+}
+
+fn to_envelopes(records: &[EventRecord]) -> Vec<Envelope> {
+    let config = EnvelopeConfig::default();
+    records
+        .iter()
+        .map(|r| {
+            r.to_envelope(&config)
+                .unwrap_or_else(|e| panic!("captured event is not sendable: {e}"))
+        })
+        .collect()
 }
 
 /// Runs `f` and returns the events it emitted on this thread.

@@ -1,0 +1,386 @@
+//! `TelemetryLayer`: the tower middleware that gives each incoming request its
+//! context (trace and ids) and its `tracing` span, keeps both current while the
+//! handler and the response body run, and optionally emits a request event.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use telemetry_core::{Context, SpanId};
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::field::Empty;
+
+use super::ids::{IdSources, RequestIds};
+use super::incoming::read;
+use super::request_event::HttpRequest;
+
+/// A `tower::Layer` for incoming HTTP (axum, tonic, hyper, any tower service).
+///
+/// Per request it:
+/// - reads W3C `traceparent`, `tracestate` and `baggage` (strictly: a malformed
+///   `traceparent` is ignored and a new trace starts, never an error response);
+/// - takes `uid`, `sid`, `gdata_id` from a closure ([`ids_from`](Self::ids_from)),
+///   then from headers (`x-user-id`, `x-session-id`, `x-content-id` by default),
+///   then from incoming `baggage` only if [`trust_baggage_ids`](Self::trust_baggage_ids);
+///   values over 256 bytes or with anything but printable ASCII are ignored;
+/// - opens a `tracing` span `request` (target `telemetry::http`) with the HTTP
+///   semantic-convention fields `http.request.method`, `http.route` (from axum's
+///   `MatchedPath`, feature `axum`; absent, not empty, when no route matched),
+///   `url.path`, `http.response.status_code`, `otel.kind = "server"`, `otel.name`,
+///   and `otel.status_code = "ERROR"` only on a 5xx;
+/// - runs the inner service, and every poll of the response body, with that
+///   context and span current, so `#[instrumented]` calls nest under the request
+///   and their events carry its ids and trace;
+/// - optionally emits an [`HttpRequest`] event ([`request_events`](Self::request_events))
+///   and returns `traceresponse`/`traceparent` ([`trace_response`](Self::trace_response)).
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use telemetry::http::{RequestIds, TelemetryLayer};
+///
+/// let app: Router = Router::new()
+///     .route("/chat", get(|| async { "hi" }))
+///     .layer(
+///         TelemetryLayer::new()
+///             .sid_header("x-chat-session")
+///             .ids_from(|parts| {
+///                 // e.g. the user from a verified auth claim set by an earlier layer
+///                 parts.extensions.get::<String>().map(|user| RequestIds::new().uid(user.clone()))
+///             })
+///             .request_events(true),
+///     );
+/// ```
+#[derive(Clone, Default)]
+pub struct TelemetryLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone, Default)]
+struct Config {
+    ids: IdSources,
+    request_events: bool,
+    trace_response: bool,
+}
+
+impl TelemetryLayer {
+    /// The layer with the default id headers, no request events and no response headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn config(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The header holding the user id (default `x-user-id`).
+    pub fn uid_header(mut self, name: impl IntoHeaderName) -> Self {
+        self.config().ids.uid_header = name.into_header_name();
+        self
+    }
+
+    /// The header holding the session id (default `x-session-id`). Accepts a
+    /// `&'static str` too; an invalid header name panics at configuration time.
+    pub fn sid_header(mut self, name: impl IntoHeaderName) -> Self {
+        self.config().ids.sid_header = name.into_header_name();
+        self
+    }
+
+    /// The header holding the content id (default `x-content-id`).
+    pub fn gdata_id_header(mut self, name: impl IntoHeaderName) -> Self {
+        self.config().ids.gdata_id_header = name.into_header_name();
+        self
+    }
+
+    /// Ids from the request itself (auth claims, cookies, path parameters). What
+    /// the closure returns wins over the headers; an id it leaves out is still
+    /// taken from its header. Its values are bounded like the headers'.
+    pub fn ids_from<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Option<RequestIds> + Send + Sync + 'static,
+    {
+        self.config().ids.from_request = Some(Arc::new(f));
+        self
+    }
+
+    /// Also takes `uid`, `sid`, `gdata_id` from incoming `baggage` (after the
+    /// closure and the headers). Off by default: baggage is set by whoever calls,
+    /// so trust it only behind your own services.
+    pub fn trust_baggage_ids(mut self, trust: bool) -> Self {
+        self.config().ids.trust_baggage = trust;
+        self
+    }
+
+    /// Emits one [`HttpRequest`] event per request (method, route, status,
+    /// duration to the response head), with the request's ids and span.
+    pub fn request_events(mut self, emit: bool) -> Self {
+        self.config().request_events = emit;
+        self
+    }
+
+    /// Returns the request's trace to the client: `traceresponse` (W3C Trace
+    /// Context level 2) and `traceparent`, both naming the request span, so a
+    /// browser or a client can quote the trace in a bug report.
+    pub fn trace_response(mut self, send: bool) -> Self {
+        self.config().trace_response = send;
+        self
+    }
+}
+
+/// A header name given as a `HeaderName` or a `&'static str`.
+pub trait IntoHeaderName {
+    /// The header name; a `&'static str` that is not a valid name panics, at
+    /// configuration time (as `HeaderName::from_static` does).
+    fn into_header_name(self) -> HeaderName;
+}
+
+impl IntoHeaderName for HeaderName {
+    fn into_header_name(self) -> HeaderName {
+        self
+    }
+}
+
+impl IntoHeaderName for &'static str {
+    fn into_header_name(self) -> HeaderName {
+        HeaderName::from_static(self)
+    }
+}
+
+impl<S> Layer<S> for TelemetryLayer {
+    type Service = TelemetryService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TelemetryService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service [`TelemetryLayer`] wraps around the inner one.
+#[derive(Clone)]
+pub struct TelemetryService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TelemetryService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<TelemetryBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let span_id = SpanId::random();
+        let context = read(&parts, &self.config.ids, span_id);
+        let route = matched_route(&parts);
+        let span = request_span(&parts, route.as_deref(), &context);
+        let event = self.config.request_events.then(|| HttpRequest {
+            method: parts.method.to_string(),
+            route,
+            status: None,
+            duration_us: 0,
+        });
+        let request = Request::from_parts(parts, body);
+        let future = {
+            // Some services do work in `call` itself: give it the context too.
+            let _context = context.enter();
+            let _span = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner: future,
+            state: Some(RequestState {
+                context,
+                span,
+                started: std::time::Instant::now(),
+                event,
+                trace_response: self.config.trace_response,
+            }),
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+fn matched_route(parts: &http::request::Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+}
+
+#[cfg(not(feature = "axum"))]
+fn matched_route(_parts: &http::request::Parts) -> Option<String> {
+    None
+}
+
+fn request_span(parts: &http::request::Parts, route: Option<&str>, context: &Context) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: "telemetry::http",
+        "request",
+        http.request.method = %parts.method,
+        http.route = Empty,
+        url.path = parts.uri.path(),
+        http.response.status_code = Empty,
+        otel.kind = "server",
+        otel.name = Empty,
+        otel.status_code = Empty,
+        trace_id = Empty,
+        span_id = Empty,
+        parent_span_id = Empty,
+        uid = Empty,
+        sid = Empty,
+        gdata_id = Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    match route {
+        Some(route) => {
+            span.record("http.route", route);
+            span.record("otel.name", format!("{} {route}", parts.method));
+        }
+        None => {
+            span.record("otel.name", parts.method.as_str());
+        }
+    }
+    context.record_on(&span);
+    span
+}
+
+struct RequestState {
+    context: Context,
+    span: tracing::Span,
+    started: std::time::Instant,
+    /// The request event to emit, when asked for.
+    event: Option<HttpRequest>,
+    trace_response: bool,
+}
+
+pin_project! {
+    /// The future of [`TelemetryService`]: the inner one, polled in the request's
+    /// context and span.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        // Taken when the response is ready.
+        state: Option<RequestState>,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<TelemetryBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(state) = this.state.as_mut() else {
+            // Polled after completion: a contract breach by the caller; stay pending
+            // rather than panic in the request path.
+            return Poll::Pending;
+        };
+        let result = {
+            let _context = state.context.enter();
+            let _span = state.span.enter();
+            std::task::ready!(this.inner.poll(cx))
+        };
+        let Some(state) = this.state.take() else {
+            return Poll::Pending;
+        };
+        Poll::Ready(result.map(|response| state.finish(response)))
+    }
+}
+
+impl RequestState {
+    /// Records the status, emits the event, adds the trace headers, and hands the
+    /// context and span on to the body.
+    fn finish<B>(self, response: Response<B>) -> Response<TelemetryBody<B>> {
+        let status = response.status();
+        if !self.span.is_disabled() {
+            self.span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                self.span.record("otel.status_code", "ERROR");
+            }
+        }
+        if let Some(mut event) = self.event {
+            event.status = Some(status.as_u16());
+            event.duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let _context = self.context.enter();
+            telemetry_core::emit(event);
+        }
+        let (mut parts, body) = response.into_parts();
+        if self.trace_response {
+            if let Some(value) = trace_response_value(&self.context) {
+                parts
+                    .headers
+                    .insert(HeaderName::from_static("traceresponse"), value.clone());
+                parts.headers.insert(super::TRACEPARENT, value);
+            }
+        }
+        Response::from_parts(
+            parts,
+            TelemetryBody {
+                inner: body,
+                context: self.context,
+                span: self.span,
+            },
+        )
+    }
+}
+
+fn trace_response_value(context: &Context) -> Option<HeaderValue> {
+    let span = context.span_id()?;
+    HeaderValue::from_str(&format!(
+        "00-{}-{span}-{:02x}",
+        context.trace_id(),
+        context.trace_flags()
+    ))
+    .ok()
+}
+
+pin_project! {
+    /// A response body polled in its request's context and span, so work done
+    /// while streaming (an SSE answer from a model) carries the request's ids.
+    pub struct TelemetryBody<B> {
+        #[pin]
+        inner: B,
+        context: Context,
+        span: tracing::Span,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for TelemetryBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let _context = this.context.enter();
+        let _span = this.span.enter();
+        this.inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
