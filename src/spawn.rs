@@ -58,6 +58,9 @@ where
 /// // rayon: `rayon::spawn(telemetry::bind(move || work()))`, or per item:
 /// // `items.par_iter().for_each(telemetry::bind_fn(|item| work(item)))`.
 /// ```
+///
+/// Bind on the thread that has the context: inside `rayon::ThreadPool::install`
+/// the closure already runs on a pool thread, which has none (tests/spawn.rs).
 pub fn bind<F, R>(f: F) -> impl FnOnce() -> R
 where
     F: FnOnce() -> R,
