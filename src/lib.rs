@@ -143,6 +143,12 @@ pub use telemetry_transport::{ConfigError, Pipeline, PipelineBuilder, PipelineGu
 
 #[cfg(feature = "http-server")]
 pub mod http;
+/// The W3C `traceparent`, `tracestate` and `baggage` parsers.
+pub use telemetry_core::propagation;
+/// Log lines with the context's ids (feature `logging`, on by default): see
+/// [`logging::init`] and [`logging::builder`].
+#[cfg(feature = "logging")]
+pub use telemetry_logging as logging;
 mod spawn;
 pub use spawn::{bind, bind_fn};
 #[cfg(feature = "tokio")]
