@@ -3,8 +3,9 @@
 //! when trusted, incoming `baggage`. Every value is bounded the same way.
 
 use http::request::Parts;
-use http::HeaderName;
+use http::{HeaderMap, HeaderName};
 use telemetry_core::propagation::Baggage;
+use telemetry_core::Context;
 
 /// The longest id taken from a request, in bytes. Longer ones are ignored: an id
 /// is a key to join on, and an unbounded one would let a client grow every event.
@@ -64,24 +65,6 @@ impl RequestIds {
     pub fn get_gdata_id(&self) -> Option<&str> {
         self.gdata_id.as_deref()
     }
-
-    /// Fills each id still missing from `other`.
-    fn or(mut self, other: RequestIds) -> Self {
-        self.uid = self.uid.or(other.uid);
-        self.sid = self.sid.or(other.sid);
-        self.gdata_id = self.gdata_id.or(other.gdata_id);
-        self
-    }
-
-    /// Drops every id that breaks the bound (see [`is_acceptable_id`]).
-    fn bounded(self) -> Self {
-        let keep = |id: Option<String>| id.filter(|v| is_acceptable_id(v.as_bytes()));
-        RequestIds {
-            uid: keep(self.uid),
-            sid: keep(self.sid),
-            gdata_id: keep(self.gdata_id),
-        }
-    }
 }
 
 /// Whether a value can be an id: 1 to [`MAX_ID_BYTES`] bytes of printable ASCII
@@ -117,43 +100,60 @@ impl Default for IdSources {
 }
 
 impl IdSources {
-    /// The request's ids: the closure's first, then each header for what is still
-    /// missing, then baggage if trusted. Each source is bounded on its own, so an
-    /// oversized header does not hide a good baggage value.
-    pub fn ids(&self, parts: &Parts, baggage: Option<&Baggage>) -> RequestIds {
-        let from_closure = self
-            .from_request
-            .as_ref()
-            .and_then(|f| f(parts))
-            .unwrap_or_default()
-            .bounded();
-        let header = |name: &HeaderName| {
-            let mut values = parts.headers.get_all(name).iter();
-            // Two values for one id header is ambiguous: take neither.
-            match (values.next(), values.next()) {
-                (Some(v), None) => v.to_str().ok().map(str::to_owned),
-                _ => None,
-            }
-        };
-        let from_headers = RequestIds {
-            uid: header(&self.uid_header),
-            sid: header(&self.sid_header),
-            gdata_id: header(&self.gdata_id_header),
+    /// `context` with the request's ids: for each id, the closure's value
+    /// (`from_closure`), else its header's, else baggage's if trusted. Each
+    /// source is bounded on its own, so an oversized header does not hide a good
+    /// baggage value. Values are borrowed until the context copies them, once.
+    pub fn apply(
+        &self,
+        headers: &HeaderMap,
+        from_closure: Option<&RequestIds>,
+        baggage: Option<&Baggage>,
+        context: Context,
+    ) -> Context {
+        let baggage = baggage.filter(|_| self.trust_baggage);
+        fn pick<'a>(
+            closure: Option<&'a str>,
+            header: Option<&'a str>,
+            baggage: Option<&'a Baggage>,
+            key: &str,
+        ) -> Option<&'a str> {
+            let ok = |v: &&str| is_acceptable_id(v.as_bytes());
+            closure
+                .filter(ok)
+                .or_else(|| header.filter(ok))
+                .or_else(|| baggage?.get(key).filter(ok))
         }
-        .bounded();
-        let ids = from_closure.or(from_headers);
-        match baggage.filter(|_| self.trust_baggage) {
-            Some(baggage) => {
-                let get = |key: &str| baggage.get(key).map(str::to_owned);
-                ids.or(RequestIds {
-                    uid: get(super::BAGGAGE_UID),
-                    sid: get(super::BAGGAGE_SID),
-                    gdata_id: get(super::BAGGAGE_GDATA_ID),
-                }
-                .bounded())
-            }
-            None => ids,
-        }
+        let header = |name| single_header(headers, name);
+        let uid = pick(
+            from_closure.and_then(RequestIds::get_uid),
+            header(&self.uid_header),
+            baggage,
+            super::BAGGAGE_UID,
+        );
+        let sid = pick(
+            from_closure.and_then(RequestIds::get_sid),
+            header(&self.sid_header),
+            baggage,
+            super::BAGGAGE_SID,
+        );
+        let gdata_id = pick(
+            from_closure.and_then(RequestIds::get_gdata_id),
+            header(&self.gdata_id_header),
+            baggage,
+            super::BAGGAGE_GDATA_ID,
+        );
+        context.with_ids(uid, sid, gdata_id)
+    }
+}
+
+/// The header's value as text, when it came exactly once: two values for one id
+/// header is ambiguous, so neither is taken.
+fn single_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) => v.to_str().ok(),
+        _ => None,
     }
 }
 
@@ -161,56 +161,65 @@ impl IdSources {
 mod tests {
     use super::*;
 
-    fn parts(headers: &[(&str, &[u8])]) -> Parts {
-        let mut request = http::Request::builder().uri("/x");
-        for (name, value) in headers {
-            request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(value).unwrap(),
+            );
         }
-        request.body(()).unwrap().into_parts().0
+        map
+    }
+
+    fn ids(sources: &IdSources, h: &HeaderMap, closure: Option<RequestIds>, baggage: Option<&Baggage>) -> RequestIds {
+        let ctx = sources.apply(h, closure.as_ref(), baggage, Context::new());
+        let mut ids = RequestIds::new();
+        ids.uid = ctx.uid().map(str::to_owned);
+        ids.sid = ctx.sid().map(str::to_owned);
+        ids.gdata_id = ctx.gdata_id().map(str::to_owned);
+        ids
     }
 
     #[test]
     fn headers_give_the_ids_and_bad_ones_are_ignored() {
         let long = "a".repeat(MAX_ID_BYTES + 1);
-        let p = parts(&[
+        let h = headers(&[
             ("x-user-id", b"u1"),
             ("x-session-id", long.as_bytes()),
             ("x-content-id", b"caf\xc3\xa9"),
         ]);
-        let ids = IdSources::default().ids(&p, None);
-        assert_eq!(ids, RequestIds::new().uid("u1"));
+        assert_eq!(ids(&IdSources::default(), &h, None, None), RequestIds::new().uid("u1"));
         let exact = "b".repeat(MAX_ID_BYTES);
-        let p = parts(&[("x-session-id", exact.as_bytes())]);
-        assert_eq!(IdSources::default().ids(&p, None).get_sid(), Some(exact.as_str()));
+        let h = headers(&[("x-session-id", exact.as_bytes())]);
+        assert_eq!(
+            ids(&IdSources::default(), &h, None, None).get_sid(),
+            Some(exact.as_str())
+        );
     }
 
     #[test]
     fn two_values_of_one_id_header_give_no_id() {
-        let p = parts(&[("x-user-id", b"u1"), ("x-user-id", b"u2")]);
-        assert_eq!(IdSources::default().ids(&p, None).get_uid(), None);
+        let h = headers(&[("x-user-id", b"u1"), ("x-user-id", b"u2")]);
+        assert_eq!(ids(&IdSources::default(), &h, None, None).get_uid(), None);
     }
 
     #[test]
     fn the_closure_wins_then_headers_then_trusted_baggage() {
-        let p = parts(&[("x-user-id", b"from-header"), ("x-session-id", b"s-header")]);
-        let sources = IdSources {
-            from_request: Some(std::sync::Arc::new(|_: &Parts| {
-                Some(RequestIds::new().uid("from-claims"))
-            })),
-            ..IdSources::default()
-        };
+        let h = headers(&[("x-user-id", b"from-header"), ("x-session-id", b"s-header")]);
+        let claims = || Some(RequestIds::new().uid("from-claims"));
         let baggage = Baggage::parse([&b"uid=b,sid=b,gdata_id=g-baggage"[..]]);
         assert_eq!(
-            sources.ids(&p, Some(&baggage)),
+            ids(&IdSources::default(), &h, claims(), Some(&baggage)),
             RequestIds::new().uid("from-claims").sid("s-header"),
             "baggage is not trusted by default"
         );
         let trusting = IdSources {
             trust_baggage: true,
-            ..sources
+            ..IdSources::default()
         };
         assert_eq!(
-            trusting.ids(&p, Some(&baggage)),
+            ids(&trusting, &h, claims(), Some(&baggage)),
             RequestIds::new()
                 .uid("from-claims")
                 .sid("s-header")
@@ -220,13 +229,8 @@ mod tests {
 
     #[test]
     fn a_closure_value_out_of_bounds_is_ignored_too() {
-        let sources = IdSources {
-            from_request: Some(std::sync::Arc::new(|_: &Parts| {
-                Some(RequestIds::new().uid("tab\there"))
-            })),
-            ..IdSources::default()
-        };
-        let p = parts(&[("x-user-id", b"header")]);
-        assert_eq!(sources.ids(&p, None).get_uid(), Some("header"));
+        let h = headers(&[("x-user-id", b"header")]);
+        let claims = Some(RequestIds::new().uid("tab\there"));
+        assert_eq!(ids(&IdSources::default(), &h, claims, None).get_uid(), Some("header"));
     }
 }

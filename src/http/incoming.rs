@@ -1,32 +1,39 @@
 //! Reading an incoming request's trace and ids into a [`Context`]: W3C
 //! `traceparent`, `tracestate` and `baggage`, then the id sources.
 
-use http::request::Parts;
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use telemetry_core::propagation::{Baggage, TraceParent, TraceState};
 use telemetry_core::{Context, SpanId};
 
-use super::ids::IdSources;
+use super::ids::{IdSources, RequestIds};
 use super::{BAGGAGE, TRACEPARENT, TRACESTATE};
 
-/// Reads `parts` into the context of a new request span `span_id` (whose parent
-/// is the caller's span, from a valid `traceparent`).
+/// The context of a new request span `span_id`, from the request's headers and
+/// what the user's closure found (`from_closure`). The span's parent is the
+/// caller's span, from a valid `traceparent`.
 ///
 /// A malformed `traceparent` is ignored (a debug line, never an error response)
 /// and a new trace starts; `tracestate` is then not read, as the spec requires,
 /// since it belongs to the trace that was refused.
-pub(crate) fn read(parts: &Parts, sources: &IdSources, span_id: SpanId) -> Context {
-    let values = |name| parts.headers.get_all(name).iter().map(HeaderValue::as_bytes);
+pub(crate) fn read(
+    headers: &HeaderMap,
+    from_closure: Option<&RequestIds>,
+    sources: &IdSources,
+    span_id: SpanId,
+) -> Context {
+    // `get_all` is the one lookup per header: an absent one gives an empty list.
     let mut context = Context::new();
-    if parts.headers.contains_key(TRACEPARENT) {
-        match TraceParent::parse(values(TRACEPARENT)) {
+    let traceparent = headers.get_all(TRACEPARENT);
+    if traceparent.iter().next().is_some() {
+        match TraceParent::parse(traceparent.iter().map(HeaderValue::as_bytes)) {
             Ok(parent) => {
                 context = context
                     .with_trace_id(parent.trace_id)
                     .with_parent_span_id(parent.parent_id)
                     .with_trace_flags(parent.flags.bits());
-                if parts.headers.contains_key(TRACESTATE) {
-                    match TraceState::parse(values(TRACESTATE)) {
+                let tracestate = headers.get_all(TRACESTATE);
+                if tracestate.iter().next().is_some() {
+                    match TraceState::parse(tracestate.iter().map(HeaderValue::as_bytes)) {
                         Ok(state) => {
                             if let Some(header) = state.to_header() {
                                 context = context.with_trace_state(header);
@@ -39,19 +46,12 @@ pub(crate) fn read(parts: &Parts, sources: &IdSources, span_id: SpanId) -> Conte
             Err(err) => tracing::debug!(target: "telemetry::http", %err, "ignoring traceparent, starting a new trace"),
         }
     }
-    let baggage = parts
-        .headers
-        .contains_key(BAGGAGE)
-        .then(|| Baggage::parse(values(BAGGAGE)));
-    let ids = sources.ids(parts, baggage.as_ref());
-    if let Some(uid) = ids.get_uid() {
-        context = context.with_uid(uid);
-    }
-    if let Some(sid) = ids.get_sid() {
-        context = context.with_sid(sid);
-    }
-    if let Some(gdata_id) = ids.get_gdata_id() {
-        context = context.with_gdata_id(gdata_id);
-    }
-    context.with_span_id(span_id)
+    // Baggage is read only when it may give ids: nothing else in it is used.
+    let baggage = sources.trust_baggage.then(|| headers.get_all(BAGGAGE));
+    let baggage = baggage
+        .filter(|values| values.iter().next().is_some())
+        .map(|values| Baggage::parse(values.iter().map(HeaderValue::as_bytes)));
+    sources
+        .apply(headers, from_closure, baggage.as_ref(), context)
+        .with_span_id(span_id)
 }

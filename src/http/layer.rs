@@ -180,19 +180,27 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
-        let span_id = SpanId::random();
-        let context = read(&parts, &self.config.ids, span_id);
-        let route = matched_route(&parts);
-        let span = request_span(&parts, route.as_deref(), &context);
-        let event = self.config.request_events.then(|| HttpRequest {
-            method: parts.method.to_string(),
-            route,
-            status: None,
-            duration_us: 0,
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        // Splitting the request moves its head twice: only for a closure that
+        // needs the parts.
+        let mut from_closure = None;
+        if let Some(ids_from) = &config.ids.from_request {
+            let (parts, body) = request.into_parts();
+            from_closure = ids_from(&parts);
+            request = Request::from_parts(parts, body);
+        }
+        let context = read(request.headers(), from_closure.as_ref(), &config.ids, SpanId::random());
+        let span = request_span(&request, &context);
+        let event = config.request_events.then(|| {
+            let event = HttpRequest {
+                method: request.method().to_string(),
+                route: matched_route(&request),
+                status: None,
+                duration_us: 0,
+            };
+            (Box::new(event), std::time::Instant::now())
         });
-        let request = Request::from_parts(parts, body);
         let future = {
             // Some services do work in `call` itself: give it the context too.
             let _context = context.enter();
@@ -204,34 +212,32 @@ where
             state: Some(RequestState {
                 context,
                 span,
-                started: std::time::Instant::now(),
                 event,
-                trace_response: self.config.trace_response,
+                trace_response: config.trace_response,
             }),
         }
     }
 }
 
+/// The route template that matched, from axum's `MatchedPath` (feature `axum`).
 #[cfg(feature = "axum")]
-fn matched_route(parts: &http::request::Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned())
+fn matched_route<B>(request: &Request<B>) -> Option<String> {
+    let path = request.extensions().get::<axum::extract::MatchedPath>()?;
+    Some(path.as_str().to_owned())
 }
 
 #[cfg(not(feature = "axum"))]
-fn matched_route(_parts: &http::request::Parts) -> Option<String> {
+fn matched_route<B>(_request: &Request<B>) -> Option<String> {
     None
 }
 
-fn request_span(parts: &http::request::Parts, route: Option<&str>, context: &Context) -> tracing::Span {
+fn request_span<B>(request: &Request<B>, context: &Context) -> tracing::Span {
     let span = tracing::info_span!(
         target: "telemetry::http",
         "request",
-        http.request.method = %parts.method,
+        http.request.method = %request.method(),
         http.route = Empty,
-        url.path = parts.uri.path(),
+        url.path = request.uri().path(),
         http.response.status_code = Empty,
         otel.kind = "server",
         otel.name = Empty,
@@ -246,13 +252,13 @@ fn request_span(parts: &http::request::Parts, route: Option<&str>, context: &Con
     if span.is_disabled() {
         return span;
     }
-    match route {
+    match matched_route(request) {
         Some(route) => {
+            span.record("otel.name", format!("{} {route}", request.method()));
             span.record("http.route", route);
-            span.record("otel.name", format!("{} {route}", parts.method));
         }
         None => {
-            span.record("otel.name", parts.method.as_str());
+            span.record("otel.name", request.method().as_str());
         }
     }
     context.record_on(&span);
@@ -262,9 +268,10 @@ fn request_span(parts: &http::request::Parts, route: Option<&str>, context: &Con
 struct RequestState {
     context: Context,
     span: tracing::Span,
-    started: std::time::Instant,
-    /// The request event to emit, when asked for.
-    event: Option<HttpRequest>,
+    /// The request event to emit and when the request came, when asked for
+    /// (boxed: most layers emit none, and the future is moved around by the server;
+    /// no clock read without it).
+    event: Option<(Box<HttpRequest>, std::time::Instant)>,
     trace_response: bool,
 }
 
@@ -315,11 +322,11 @@ impl RequestState {
                 self.span.record("otel.status_code", "ERROR");
             }
         }
-        if let Some(mut event) = self.event {
+        if let Some((mut event, started)) = self.event {
             event.status = Some(status.as_u16());
-            event.duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            event.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             let _context = self.context.enter();
-            telemetry_core::emit(event);
+            telemetry_core::emit(*event);
         }
         let (mut parts, body) = response.into_parts();
         if self.trace_response {

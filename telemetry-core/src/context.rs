@@ -40,8 +40,8 @@ thread_local! {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {
-    // One shared allocation for the three ids: cloning a context (every emit does)
-    // is then one reference-count increment.
+    // One shared allocation for the ids: cloning a context (every emit does) is
+    // then one reference-count increment.
     ids: Option<Arc<Ids>>,
     trace_id: TraceId,
     span_id: Option<SpanId>,
@@ -49,14 +49,49 @@ pub struct Context {
     trace_flags: u8,
 }
 
+/// The ids and the upstream `tracestate` (passed on unchanged, never parsed per
+/// emit), in one string: a request's context costs one allocation besides the
+/// `Arc`, and cloning it none. Slot `i` is `text[ends[i-1]..ends[i]]` when its
+/// bit of `present` is set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Ids {
-    uid: Option<Box<str>>,
-    sid: Option<Box<str>>,
-    gdata_id: Option<Box<str>>,
-    // The upstream `tracestate`, passed on unchanged (never parsed per emit). It
-    // rides in the shared allocation because it changes as rarely as the ids.
-    trace_state: Option<Box<str>>,
+    text: Box<str>,
+    ends: [usize; SLOTS],
+    present: u8,
+}
+
+const UID: usize = 0;
+const SID: usize = 1;
+const GDATA_ID: usize = 2;
+const TRACE_STATE: usize = 3;
+const SLOTS: usize = 4;
+
+impl Ids {
+    fn new(values: [Option<&str>; SLOTS]) -> Ids {
+        let mut text = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
+        let mut ids = Ids::default();
+        for (slot, value) in values.iter().enumerate() {
+            if let Some(value) = value {
+                text.push_str(value);
+                ids.present |= 1 << slot;
+            }
+            ids.ends[slot] = text.len();
+        }
+        ids.text = text.into_boxed_str();
+        ids
+    }
+
+    fn get(&self, slot: usize) -> Option<&str> {
+        if self.present & (1 << slot) == 0 {
+            return None;
+        }
+        let start = if slot == 0 { 0 } else { self.ends[slot - 1] };
+        self.text.get(start..self.ends[slot])
+    }
+
+    fn values(&self) -> [Option<&str>; SLOTS] {
+        std::array::from_fn(|slot| self.get(slot))
+    }
 }
 
 /// The W3C `sampled` trace flag.
@@ -95,25 +130,47 @@ impl Context {
     }
 
     /// The same context with the user id set.
-    pub fn with_uid(mut self, uid: impl Into<Box<str>>) -> Self {
-        self.ids_mut().uid = Some(uid.into());
-        self
+    pub fn with_uid(self, uid: impl AsRef<str>) -> Self {
+        self.with_slot(UID, Some(uid.as_ref()))
     }
 
     /// The same context with the session id set.
-    pub fn with_sid(mut self, sid: impl Into<Box<str>>) -> Self {
-        self.ids_mut().sid = Some(sid.into());
-        self
+    pub fn with_sid(self, sid: impl AsRef<str>) -> Self {
+        self.with_slot(SID, Some(sid.as_ref()))
     }
 
     /// The same context with the content id set.
-    pub fn with_gdata_id(mut self, gdata_id: impl Into<Box<str>>) -> Self {
-        self.ids_mut().gdata_id = Some(gdata_id.into());
+    pub fn with_gdata_id(self, gdata_id: impl AsRef<str>) -> Self {
+        self.with_slot(GDATA_ID, Some(gdata_id.as_ref()))
+    }
+
+    /// The same context with all three ids set at once (`None` leaves one as
+    /// it was): what an HTTP layer calls per request, as it copies them once.
+    ///
+    /// ```
+    /// use telemetry_core::Context;
+    /// let ctx = Context::new().with_gdata_id("q_1").with_ids(Some("u1"), Some("s1"), None);
+    /// assert_eq!((ctx.uid(), ctx.sid(), ctx.gdata_id()), (Some("u1"), Some("s1"), Some("q_1")));
+    /// ```
+    pub fn with_ids(mut self, uid: Option<&str>, sid: Option<&str>, gdata_id: Option<&str>) -> Self {
+        if uid.is_none() && sid.is_none() && gdata_id.is_none() {
+            return self;
+        }
+        let mut values = self.ids.as_deref().map(Ids::values).unwrap_or_default();
+        for (slot, value) in [(UID, uid), (SID, sid), (GDATA_ID, gdata_id)] {
+            if value.is_some() {
+                values[slot] = value;
+            }
+        }
+        self.ids = Some(Arc::new(Ids::new(values)));
         self
     }
 
-    fn ids_mut(&mut self) -> &mut Ids {
-        Arc::make_mut(self.ids.get_or_insert_with(Default::default))
+    fn with_slot(mut self, slot: usize, value: Option<&str>) -> Self {
+        let mut values = self.ids.as_deref().map(Ids::values).unwrap_or_default();
+        values[slot] = value;
+        self.ids = Some(Arc::new(Ids::new(values)));
+        self
     }
 
     /// The same context in the given trace (for a trace id received from upstream).
@@ -159,25 +216,24 @@ impl Context {
 
     /// The same context with the upstream `tracestate` header to pass on
     /// (already validated; an empty one is dropped, as it must never be sent).
-    pub fn with_trace_state(mut self, trace_state: impl Into<Box<str>>) -> Self {
-        let trace_state = trace_state.into();
-        self.ids_mut().trace_state = (!trace_state.is_empty()).then_some(trace_state);
-        self
+    pub fn with_trace_state(self, trace_state: impl AsRef<str>) -> Self {
+        let trace_state = trace_state.as_ref();
+        self.with_slot(TRACE_STATE, (!trace_state.is_empty()).then_some(trace_state))
     }
 
     /// The user id.
     pub fn uid(&self) -> Option<&str> {
-        self.ids.as_ref()?.uid.as_deref()
+        self.ids.as_ref()?.get(UID)
     }
 
     /// The session id.
     pub fn sid(&self) -> Option<&str> {
-        self.ids.as_ref()?.sid.as_deref()
+        self.ids.as_ref()?.get(SID)
     }
 
     /// The content id.
     pub fn gdata_id(&self) -> Option<&str> {
-        self.ids.as_ref()?.gdata_id.as_deref()
+        self.ids.as_ref()?.get(GDATA_ID)
     }
 
     /// The W3C trace id.
@@ -203,7 +259,7 @@ impl Context {
 
     /// The upstream `tracestate` to pass on, if one came.
     pub fn trace_state(&self) -> Option<&str> {
-        self.ids.as_ref()?.trace_state.as_deref()
+        self.ids.as_ref()?.get(TRACE_STATE)
     }
 
     /// Records this context on `span`: `trace_id`, `span_id`, `parent_span_id`,
@@ -450,6 +506,33 @@ mod tests {
         // A root has no parent; its first span has none either.
         let root = Context::new().child(request);
         assert_eq!((root.span_id(), root.parent_span_id()), (Some(request), None));
+    }
+
+    #[test]
+    fn ids_set_one_by_one_or_at_once_read_back_and_compare_equal() {
+        let one_by_one = Context::new()
+            .with_uid("u")
+            .with_sid("")
+            .with_trace_state("k=v")
+            .with_gdata_id("g");
+        assert_eq!(
+            (
+                one_by_one.uid(),
+                one_by_one.sid(),
+                one_by_one.gdata_id(),
+                one_by_one.trace_state()
+            ),
+            (Some("u"), Some(""), Some("g"), Some("k=v")),
+            "an empty id is present, not absent"
+        );
+        let at_once = Context::new()
+            .with_trace_id(one_by_one.trace_id())
+            .with_trace_state("k=v")
+            .with_ids(Some("u"), Some(""), Some("g"));
+        assert_eq!(at_once, one_by_one);
+        let replaced = at_once.with_uid("other").with_ids(None, None, None);
+        assert_eq!((replaced.uid(), replaced.sid()), (Some("other"), Some("")));
+        assert_eq!(Context::new().uid(), None);
     }
 
     #[test]
