@@ -325,3 +325,43 @@ async fn ids_in_baggage_are_taken_only_when_trusted() {
         assert_eq!(got, expected, "trust_baggage_ids({trust})");
     }
 }
+
+/// A streamed body whose every chunk is made while the client reads: each says
+/// which session the context held at that poll.
+struct SessionChunks(u8);
+
+impl http_body::Body for SessionChunks {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.0 -= 1;
+        let sid = Context::current().sid().unwrap_or("none").to_owned();
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(format!("{sid};").into()))))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_body_is_polled_in_the_request_context() {
+    recorded();
+    let app = Router::new()
+        .route("/stream", get(|| async { axum::body::Body::new(SessionChunks(3)) }))
+        .layer(TelemetryLayer::new());
+    let addr = serve(app).await;
+    let body = reqwest::Client::new()
+        .get(format!("http://{addr}/stream"))
+        .header("x-session-id", "streaming")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "streaming;streaming;streaming;");
+}
