@@ -3,10 +3,11 @@
 //! same run; `with_current_context` per poll; `inject` per call.
 //!
 //! Requests go straight into the `Router` (no sockets), so the figures are the
-//! layers' own cost, not the network's. No `tracing` subscriber is installed:
-//! this is the cost "without logging". Besides criterion's medians, the run
-//! prints p50 and p99 of single requests, each variant measured in alternating
-//! rounds so that drift on the machine hits all of them alike.
+//! layers' own cost, not the network's. Criterion's medians run with no
+//! `tracing` subscriber: the cost "without logging". The run then prints p50
+//! and p99 of single requests, each variant measured in alternating rounds so
+//! that drift on the machine hits all of them alike, once with no subscriber and
+//! once under a bare `tracing_subscriber::registry()` (real spans, no output).
 //!
 //! `cargo bench --bench http_layer`
 
@@ -91,8 +92,16 @@ fn propagation(c: &mut Criterion) {
 }
 
 /// p50 and p99 of single requests per variant, in alternating rounds, and each
-/// layer's added cost over axum alone.
+/// layer's added cost over axum alone: with no subscriber (both layers' spans
+/// are disabled), then under a `tracing_subscriber::registry()` (both build real
+/// spans; no output layer, so no log formatting is measured).
 fn percentiles(_: &mut Criterion) {
+    percentile_table("no tracing subscriber");
+    let registry = tracing_subscriber::registry();
+    tracing::subscriber::with_default(registry, || percentile_table("tracing_subscriber::registry()"));
+}
+
+fn percentile_table(subscriber: &str) {
     let rt = runtime();
     let variants = variants();
     const ROUNDS: usize = 20;
@@ -118,7 +127,7 @@ fn percentiles(_: &mut Criterion) {
         .map(|s| (quantile(s, 0.50), quantile(s, 0.99)))
         .collect();
     println!(
-        "\nper request, {} requests per variant in {ROUNDS} alternating rounds:",
+        "\nper request, {subscriber}, {} requests per variant in {ROUNDS} alternating rounds:",
         ROUNDS * PER_ROUND
     );
     println!("| variant | p50 | p99 | added p50 | added p99 |");

@@ -83,14 +83,20 @@ async fn moderate(text: &str) -> bool {
 }
 
 /// The handler's work: nested calls, a typed event, and outgoing calls to an
-/// allowed host (`localhost`), a third party (`127.0.0.1`), one opted out, and
-/// one through plain reqwest with `inject`.
+/// allowed host (`billing.internal`, resolved to the echo server), a third party
+/// (`127.0.0.1`), one opted out, and one through plain reqwest with `inject`.
 #[instrumented(event = "T_HANDLE", skip_all)]
 async fn handle(room: String, downstream: SocketAddr) -> Value {
     moderate(&room).await;
     telemetry::emit(Reply { room: room.clone() });
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(Propagation::new().baggage_to(["localhost"]))
+    let reqwest = || {
+        reqwest::Client::builder()
+            .resolve("billing.internal", downstream)
+            .build()
+            .unwrap()
+    };
+    let client = reqwest_middleware::ClientBuilder::new(reqwest())
+        .with(Propagation::new().baggage_to(["billing.internal"]))
         .build();
     let port = downstream.port();
     let call = |url: String, opt_out: bool| {
@@ -100,13 +106,13 @@ async fn handle(room: String, downstream: SocketAddr) -> Value {
         }
         async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
     };
-    let allowed = call(format!("http://localhost:{port}/echo"), false).await;
+    let allowed = call(format!("http://billing.internal:{port}/echo"), false).await;
     let third_party = call(format!("http://127.0.0.1:{port}/echo"), false).await;
-    let opted_out = call(format!("http://localhost:{port}/echo"), true).await;
+    let opted_out = call(format!("http://billing.internal:{port}/echo"), true).await;
     let mut headers = HeaderMap::new();
     telemetry::http::inject(&mut headers);
-    let plain = reqwest::Client::new()
-        .get(format!("http://localhost:{port}/echo"))
+    let plain = reqwest()
+        .get(format!("http://billing.internal:{port}/echo"))
         .headers(headers)
         .send()
         .await

@@ -99,13 +99,20 @@ fn a_thousand_concurrent_requests_keep_their_own_ids_and_plain_spawns_carry_none
         bleed.len(),
         &bleed[..bleed.len().min(3)]
     );
-    // Every carried event of a request shares its trace; the plain task's does not.
+    // Every carried event of a request shares its trace; the plain task's has none.
     for n in 0..u64::from(REQUESTS) {
-        let traces: std::collections::BTreeSet<_> = events
-            .iter()
-            .filter(|e| e.event_data["n"] == n && e.event_data["step"] != "plain")
-            .map(|e| e.trace_id)
-            .collect();
-        assert_eq!(traces.len(), 1, "request {n}");
+        let of_request = |plain: bool| {
+            events
+                .iter()
+                .filter(move |e| e.event_data["n"] == n && (e.event_data["step"] == "plain") == plain)
+                .map(|e| e.trace_id)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let carried = of_request(false);
+        assert!(
+            carried.len() == 1 && !carried.contains(&None),
+            "request {n}: {carried:?}"
+        );
+        assert_eq!(of_request(true), [None].into(), "request {n}");
     }
 }

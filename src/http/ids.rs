@@ -84,6 +84,7 @@ pub(crate) struct IdSources {
     pub sid_header: HeaderName,
     pub gdata_id_header: HeaderName,
     pub from_request: Option<std::sync::Arc<IdsFn>>,
+    pub read_headers: bool,
     pub trust_baggage: bool,
 }
 
@@ -94,6 +95,7 @@ impl Default for IdSources {
             sid_header: HeaderName::from_static("x-session-id"),
             gdata_id_header: HeaderName::from_static("x-content-id"),
             from_request: None,
+            read_headers: true,
             trust_baggage: false,
         }
     }
@@ -101,9 +103,10 @@ impl Default for IdSources {
 
 impl IdSources {
     /// `context` with the request's ids: for each id, the closure's value
-    /// (`from_closure`), else its header's, else baggage's if trusted. Each
-    /// source is bounded on its own, so an oversized header does not hide a good
-    /// baggage value. Values are borrowed until the context copies them, once.
+    /// (`from_closure`; out of bounds, it is no id), else its header's (when
+    /// headers are read), else baggage's if trusted. An oversized header does not
+    /// hide a good baggage value. Values are borrowed until the context copies
+    /// them, once.
     pub fn apply(
         &self,
         headers: &HeaderMap,
@@ -119,12 +122,13 @@ impl IdSources {
             key: &str,
         ) -> Option<&'a str> {
             let ok = |v: &&str| is_acceptable_id(v.as_bytes());
-            closure
-                .filter(ok)
-                .or_else(|| header.filter(ok))
-                .or_else(|| baggage?.get(key).filter(ok))
+            match closure {
+                // The closure's word is final: a bad value is no id, not the header's.
+                Some(value) => Some(value).filter(ok),
+                None => header.filter(ok).or_else(|| baggage?.get(key).filter(ok)),
+            }
         }
-        let header = |name| single_header(headers, name);
+        let header = |name| single_header(headers, name).filter(|_| self.read_headers);
         let uid = pick(
             from_closure.and_then(RequestIds::get_uid),
             header(&self.uid_header),
@@ -228,9 +232,20 @@ mod tests {
     }
 
     #[test]
-    fn a_closure_value_out_of_bounds_is_ignored_too() {
+    fn a_closure_value_out_of_bounds_is_no_id_not_the_headers() {
         let h = headers(&[("x-user-id", b"header")]);
         let claims = Some(RequestIds::new().uid("tab\there"));
-        assert_eq!(ids(&IdSources::default(), &h, claims, None).get_uid(), Some("header"));
+        assert_eq!(ids(&IdSources::default(), &h, claims, None).get_uid(), None);
+    }
+
+    #[test]
+    fn with_id_headers_off_only_the_closure_names_ids() {
+        let h = headers(&[("x-user-id", b"spoofed"), ("x-session-id", b"s")]);
+        let sources = IdSources {
+            read_headers: false,
+            ..IdSources::default()
+        };
+        let claims = Some(RequestIds::new().sid("from-claims"));
+        assert_eq!(ids(&sources, &h, claims, None), RequestIds::new().sid("from-claims"));
     }
 }

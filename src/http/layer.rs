@@ -83,8 +83,8 @@ impl TelemetryLayer {
         self
     }
 
-    /// The header holding the session id (default `x-session-id`). Accepts a
-    /// `&'static str` too; an invalid header name panics at configuration time.
+    /// The header holding the session id (default `x-session-id`), as a
+    /// `HeaderName` or a `&str` in any case.
     pub fn sid_header(mut self, name: impl IntoHeaderName) -> Self {
         self.config().ids.sid_header = name.into_header_name();
         self
@@ -96,14 +96,24 @@ impl TelemetryLayer {
         self
     }
 
-    /// Ids from the request itself (auth claims, cookies, path parameters). What
-    /// the closure returns wins over the headers; an id it leaves out is still
-    /// taken from its header. Its values are bounded like the headers'.
+    /// Ids from the request itself (auth claims, cookies, path parameters). An id
+    /// the closure returns wins over its header, and one it returns out of bounds
+    /// is no id (never replaced by the header's); an id it leaves out is still
+    /// taken from its header, unless [`id_headers(false)`](Self::id_headers).
     pub fn ids_from<F>(mut self, f: F) -> Self
     where
         F: Fn(&http::request::Parts) -> Option<RequestIds> + Send + Sync + 'static,
     {
         self.config().ids.from_request = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether ids are taken from the id headers at all (default `true`). Turn
+    /// them off when the ids come from verified claims ([`ids_from`](Self::ids_from)):
+    /// otherwise a client could name any user in the headers of a request the
+    /// closure found no user for.
+    pub fn id_headers(mut self, read: bool) -> Self {
+        self.config().ids.read_headers = read;
         self
     }
 
@@ -131,10 +141,11 @@ impl TelemetryLayer {
     }
 }
 
-/// A header name given as a `HeaderName` or a `&'static str`.
+/// A header name given as a `HeaderName` or a `&str` (any case: header names
+/// are case-insensitive, `X-Session-Id` is `x-session-id`).
 pub trait IntoHeaderName {
-    /// The header name; a `&'static str` that is not a valid name panics, at
-    /// configuration time (as `HeaderName::from_static` does).
+    /// The header name. A `&str` that is not a valid header name at all (a space,
+    /// a colon) panics, at configuration time, with the name in the message.
     fn into_header_name(self) -> HeaderName;
 }
 
@@ -144,9 +155,9 @@ impl IntoHeaderName for HeaderName {
     }
 }
 
-impl IntoHeaderName for &'static str {
+impl IntoHeaderName for &str {
     fn into_header_name(self) -> HeaderName {
-        HeaderName::from_static(self)
+        HeaderName::from_bytes(self.as_bytes()).unwrap_or_else(|_| panic!("{self:?} is not a valid HTTP header name"))
     }
 }
 
@@ -191,11 +202,34 @@ where
             request = Request::from_parts(parts, body);
         }
         let context = read(request.headers(), from_closure.as_ref(), &config.ids, SpanId::random());
-        let span = request_span(&request, &context);
+        let span = tracing::info_span!(
+            target: "telemetry::http",
+            "request",
+            http.request.method = %request.method(),
+            http.route = Empty,
+            url.path = request.uri().path(),
+            http.response.status_code = Empty,
+            otel.kind = "server",
+            otel.name = Empty,
+            otel.status_code = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+            parent_span_id = Empty,
+            uid = Empty,
+            sid = Empty,
+            gdata_id = Empty,
+        );
+        // The route is looked up (and copied) only for a span or an event that wants it.
+        let route = (!span.is_disabled() || config.request_events)
+            .then(|| matched_route(&request))
+            .flatten();
+        if !span.is_disabled() {
+            record_request(&span, request.method(), route.as_deref(), &context);
+        }
         let event = config.request_events.then(|| {
             let event = HttpRequest {
                 method: request.method().to_string(),
-                route: matched_route(&request),
+                route,
                 status: None,
                 duration_us: 0,
             };
@@ -208,7 +242,7 @@ where
             self.inner.call(request)
         };
         ResponseFuture {
-            inner: future,
+            inner: Some(future),
             state: Some(RequestState {
                 context,
                 span,
@@ -231,38 +265,19 @@ fn matched_route<B>(_request: &Request<B>) -> Option<String> {
     None
 }
 
-fn request_span<B>(request: &Request<B>, context: &Context) -> tracing::Span {
-    let span = tracing::info_span!(
-        target: "telemetry::http",
-        "request",
-        http.request.method = %request.method(),
-        http.route = Empty,
-        url.path = request.uri().path(),
-        http.response.status_code = Empty,
-        otel.kind = "server",
-        otel.name = Empty,
-        otel.status_code = Empty,
-        trace_id = Empty,
-        span_id = Empty,
-        parent_span_id = Empty,
-        uid = Empty,
-        sid = Empty,
-        gdata_id = Empty,
-    );
-    if span.is_disabled() {
-        return span;
-    }
-    match matched_route(request) {
+/// Records what the request span knows before the response: the route (and the
+/// `otel.name` made of it) and the context's ids.
+fn record_request(span: &tracing::Span, method: &http::Method, route: Option<&str>, context: &Context) {
+    match route {
         Some(route) => {
-            span.record("otel.name", format!("{} {route}", request.method()));
+            span.record("otel.name", format!("{method} {route}"));
             span.record("http.route", route);
         }
         None => {
-            span.record("otel.name", request.method().as_str());
+            span.record("otel.name", method.as_str());
         }
     }
-    context.record_on(&span);
-    span
+    context.record_on(span);
 }
 
 struct RequestState {
@@ -276,13 +291,26 @@ struct RequestState {
 }
 
 pin_project! {
-    /// The future of [`TelemetryService`]: the inner one, polled in the request's
-    /// context and span.
+    /// The future of [`TelemetryService`]: the inner one, polled (and dropped,
+    /// if the client goes away) in the request's context and span.
     pub struct ResponseFuture<F> {
+        // `None` once finished, or while being dropped.
         #[pin]
-        inner: F,
+        inner: Option<F>,
         // Taken when the response is ready.
         state: Option<RequestState>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            // Work done on cancellation (a `Drop` that logs or emits) keeps the ids.
+            if let Some(state) = this.state.as_ref() {
+                let _context = state.context.enter();
+                let _span = state.span.enter();
+                this.inner.set(None);
+            }
+        }
     }
 }
 
@@ -293,21 +321,32 @@ where
     type Output = Result<Response<TelemetryBody<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(state) = this.state.as_mut() else {
-            // Polled after completion: a contract breach by the caller; stay pending
-            // rather than panic in the request path.
+        let mut this = self.project();
+        let (Some(state), Some(inner)) = (this.state.as_ref(), this.inner.as_mut().as_pin_mut()) else {
+            // Polled after it returned Ready: the caller broke the `Future`
+            // contract. Pending, as a fused future would, rather than a panic in
+            // the request path.
             return Poll::Pending;
         };
         let result = {
             let _context = state.context.enter();
             let _span = state.span.enter();
-            std::task::ready!(this.inner.poll(cx))
+            let result = std::task::ready!(inner.poll(cx));
+            // The finished future is dropped in the request's scope too.
+            this.inner.set(None);
+            result
         };
-        let Some(state) = this.state.take() else {
-            return Poll::Pending;
-        };
-        Poll::Ready(result.map(|response| state.finish(response)))
+        let state = this.state.take();
+        Poll::Ready(match (result, state) {
+            (Ok(response), Some(state)) => Ok(state.finish(response)),
+            (Ok(response), None) => Ok(response.map(TelemetryBody::bare)),
+            (Err(err), state) => {
+                if let Some(state) = state {
+                    state.fail();
+                }
+                Err(err)
+            }
+        })
     }
 }
 
@@ -322,12 +361,7 @@ impl RequestState {
                 self.span.record("otel.status_code", "ERROR");
             }
         }
-        if let Some((mut event, started)) = self.event {
-            event.status = Some(status.as_u16());
-            event.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let _context = self.context.enter();
-            telemetry_core::emit(*event);
-        }
+        self.emit_event(Some(status.as_u16()));
         let (mut parts, body) = response.into_parts();
         if self.trace_response {
             if let Some(value) = trace_response_value(&self.context) {
@@ -340,32 +374,63 @@ impl RequestState {
         Response::from_parts(
             parts,
             TelemetryBody {
-                inner: body,
-                context: self.context,
-                span: self.span,
+                inner: Some(body),
+                scope: Some((self.context, self.span)),
             },
         )
+    }
+
+    /// The service failed instead of answering (a tonic or hyper service's
+    /// error): the span is an error, and the event says no status.
+    fn fail(self) {
+        if !self.span.is_disabled() {
+            self.span.record("otel.status_code", "ERROR");
+        }
+        self.emit_event(None);
+    }
+
+    fn emit_event(&self, status: Option<u16>) {
+        if let Some((event, started)) = &self.event {
+            let mut event = HttpRequest::clone(event);
+            event.status = status;
+            event.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let _context = self.context.enter();
+            telemetry_core::emit(event);
+        }
     }
 }
 
 fn trace_response_value(context: &Context) -> Option<HeaderValue> {
-    let span = context.span_id()?;
-    HeaderValue::from_str(&format!(
-        "00-{}-{span}-{:02x}",
-        context.trace_id(),
-        context.trace_flags()
-    ))
-    .ok()
+    HeaderValue::from_str(&super::outgoing::traceparent_of(context)?).ok()
 }
 
 pin_project! {
-    /// A response body polled in its request's context and span, so work done
-    /// while streaming (an SSE answer from a model) carries the request's ids.
+    /// A response body polled (and dropped) in its request's context and span, so
+    /// work done while streaming (an SSE answer from a model) carries the
+    /// request's ids.
     pub struct TelemetryBody<B> {
+        // `None` only while being dropped.
         #[pin]
-        inner: B,
-        context: Context,
-        span: tracing::Span,
+        inner: Option<B>,
+        scope: Option<(Context, tracing::Span)>,
+    }
+
+    impl<B> PinnedDrop for TelemetryBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _scope = this.scope.as_ref().map(|(context, span)| (context.enter(), span.enter()));
+            this.inner.set(None);
+        }
+    }
+}
+
+impl<B> TelemetryBody<B> {
+    /// A body with no request scope (a response that came without one).
+    fn bare(inner: B) -> Self {
+        TelemetryBody {
+            inner: Some(inner),
+            scope: None,
+        }
     }
 }
 
@@ -378,16 +443,46 @@ impl<B: http_body::Body> http_body::Body for TelemetryBody<B> {
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let _context = this.context.enter();
-        let _span = this.span.enter();
-        this.inner.poll_frame(cx)
+        let _scope = this
+            .scope
+            .as_ref()
+            .map(|(context, span)| (context.enter(), span.enter()));
+        match this.inner.as_pin_mut() {
+            Some(inner) => inner.poll_frame(cx),
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(B::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner.as_ref().map(B::size_hint).unwrap_or_default()
+    }
+}
+
+impl<B: std::fmt::Debug> std::fmt::Debug for TelemetryBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryBody")
+            .field("inner", &self.inner)
+            .field("context", &self.scope.as_ref().map(|(context, _)| context))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TelemetryLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids = &self.config.ids;
+        f.debug_struct("TelemetryLayer")
+            .field("uid_header", &ids.uid_header)
+            .field("sid_header", &ids.sid_header)
+            .field("gdata_id_header", &ids.gdata_id_header)
+            .field("ids_from", &ids.from_request.is_some())
+            .field("id_headers", &ids.read_headers)
+            .field("trust_baggage_ids", &ids.trust_baggage)
+            .field("request_events", &self.config.request_events)
+            .field("trace_response", &self.config.trace_response)
+            .finish()
     }
 }

@@ -2,15 +2,16 @@
 //! `baggage` only to hosts on an allow-list.
 
 use http::header::{HeaderMap, HeaderValue};
-use telemetry_core::propagation::Baggage;
+use telemetry_core::propagation::{Baggage, TraceFlags, TraceParent};
 use telemetry_core::Context;
 
 use super::{BAGGAGE, BAGGAGE_GDATA_ID, BAGGAGE_SID, BAGGAGE_UID, TRACEPARENT, TRACESTATE};
 
 /// Writes the current context into `headers`: `traceparent` (this trace, the
 /// current span as the parent) and the upstream `tracestate` if one came (never
-/// an empty one). It never writes `baggage`: with no host to check, the ids stay
-/// here. Use [`Propagation::inject`] for ids to allowed hosts.
+/// an empty one; a `tracestate` already in `headers` is replaced or removed, as
+/// it would belong to another trace). It never writes `baggage`: with no host to
+/// check, the ids stay here. Use [`Propagation::inject`] for ids to allowed hosts.
 ///
 /// Outside any context, or in one with no span yet, nothing is written: there is
 /// no span for the callee to name as its parent.
@@ -31,21 +32,21 @@ pub fn inject(headers: &mut HeaderMap) {
     }
 }
 
+/// The `traceparent` naming `ctx`'s current span, if it has one.
+pub(crate) fn traceparent_of(ctx: &Context) -> Option<String> {
+    let parent = TraceParent {
+        trace_id: ctx.trace_id(),
+        parent_id: ctx.span_id()?,
+        flags: TraceFlags::from_bits(ctx.trace_flags()),
+    };
+    Some(parent.to_header())
+}
+
 fn inject_trace(ctx: &Context, headers: &mut HeaderMap) {
-    let Some(span_id) = ctx.span_id() else { return };
-    let mut value = [0u8; 55];
-    value[..3].copy_from_slice(b"00-");
-    value[3..35].copy_from_slice(&ctx.trace_id().to_hex());
-    value[35] = b'-';
-    value[36..52].copy_from_slice(&span_id.to_hex());
-    value[52] = b'-';
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    value[53] = HEX[usize::from(ctx.trace_flags() >> 4)];
-    value[54] = HEX[usize::from(ctx.trace_flags() & 0xf)];
-    // Only ASCII hex digits and dashes were written.
-    if let Ok(value) = HeaderValue::from_bytes(&value) {
-        headers.insert(TRACEPARENT, value);
-    }
+    let Some(value) = traceparent_of(ctx).and_then(|v| HeaderValue::from_str(&v).ok()) else {
+        return;
+    };
+    headers.insert(TRACEPARENT, value);
     match ctx.trace_state().and_then(|s| HeaderValue::from_str(s).ok()) {
         Some(state) => {
             headers.insert(TRACESTATE, state);
@@ -97,8 +98,14 @@ impl Propagation {
     }
 
     /// Also sends the ids as `baggage` to these hosts. A name matches the host
-    /// exactly (case-insensitive); a name starting with `.` (`.internal`) matches
-    /// every host under it, not the bare name itself.
+    /// exactly (case-insensitive, without a port); a name starting with `.`
+    /// (`.internal`) matches every host under it, not the bare name itself.
+    ///
+    /// The check is made once per `send`, on the URL asked for: reqwest follows
+    /// redirects by itself and keeps the headers it does not know to be secret,
+    /// so an allowed host that redirects elsewhere would pass the ids on. Give
+    /// clients that talk to allowed hosts `redirect::Policy::none()` (or a policy
+    /// that stays on them) if those hosts may redirect outside.
     pub fn baggage_to<I, S>(mut self, hosts: I) -> Self
     where
         I: IntoIterator<Item = S>,
