@@ -401,7 +401,7 @@ impl RequestState {
 }
 
 fn trace_response_value(context: &Context) -> Option<HeaderValue> {
-    HeaderValue::from_str(&super::outgoing::traceparent_of(context)?).ok()
+    super::outgoing::traceparent_of(context)
 }
 
 pin_project! {

@@ -33,19 +33,17 @@ pub fn inject(headers: &mut HeaderMap) {
 }
 
 /// The `traceparent` naming `ctx`'s current span, if it has one.
-pub(crate) fn traceparent_of(ctx: &Context) -> Option<String> {
+pub(crate) fn traceparent_of(ctx: &Context) -> Option<HeaderValue> {
     let parent = TraceParent {
         trace_id: ctx.trace_id(),
         parent_id: ctx.span_id()?,
         flags: TraceFlags::from_bits(ctx.trace_flags()),
     };
-    Some(parent.to_header())
+    HeaderValue::from_bytes(&parent.to_header_bytes()).ok()
 }
 
 fn inject_trace(ctx: &Context, headers: &mut HeaderMap) {
-    let Some(value) = traceparent_of(ctx).and_then(|v| HeaderValue::from_str(&v).ok()) else {
-        return;
-    };
+    let Some(value) = traceparent_of(ctx) else { return };
     headers.insert(TRACEPARENT, value);
     match ctx.trace_state().and_then(|s| HeaderValue::from_str(s).ok()) {
         Some(state) => {

@@ -155,7 +155,23 @@ impl TraceParent {
 
     /// The header value to send: always version `00`, 55 lowercase characters.
     pub fn to_header(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.parent_id, self.flags.bits())
+        // Only ASCII hex digits and dashes are written.
+        String::from_utf8_lossy(&self.to_header_bytes()).into_owned()
+    }
+
+    /// [`to_header`](Self::to_header)'s value without allocating: what an
+    /// outgoing call writes into its headers.
+    pub fn to_header_bytes(&self) -> [u8; 55] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 55];
+        out[..3].copy_from_slice(b"00-");
+        out[3..35].copy_from_slice(&self.trace_id.to_hex());
+        out[35] = b'-';
+        out[36..52].copy_from_slice(&self.parent_id.to_hex());
+        out[52] = b'-';
+        out[53] = HEX[usize::from(self.flags.bits() >> 4)];
+        out[54] = HEX[usize::from(self.flags.bits() & 0xf)];
+        out
     }
 }
 
