@@ -129,11 +129,11 @@
 //! (with an optional disk spool: `.spool_dir(..)`).
 
 pub use telemetry_core::{
-    catalog, emit, has_sink, record, set_global_sink, sink_panics, testing, validate_event_name, with_sink, Catalog,
-    CatalogConflicts, CatalogEntry, Conflict, Context, ContextGuard, DataWriter, Envelope, EnvelopeConfig,
-    EventDataError, EventError, EventKind, EventNameError, EventPayload, EventRecord, FieldEntry, FutureExt, KeyRules,
-    Origin, Outcome, Scrubber, Sink, Source, SpanId, TelemetryEvent, Timestamp, TraceId, WithContext, WithSink,
-    MAX_EVENT_BYTES, REDACTED, SDK,
+    catalog, emit, has_sink, record, set_gdata_id, set_global_sink, set_sid, set_uid, sink_panics, testing,
+    validate_event_name, with_sink, Catalog, CatalogConflicts, CatalogEntry, Conflict, Context, ContextGuard,
+    DataWriter, Envelope, EnvelopeConfig, EventDataError, EventError, EventKind, EventNameError, EventPayload,
+    EventRecord, FieldEntry, FutureExt, KeyRules, Origin, Outcome, Scrubber, Sink, Source, SpanId, TelemetryEvent,
+    Timestamp, TraceId, WithContext, WithSink, MAX_EVENT_BYTES, REDACTED, SDK,
 };
 pub use telemetry_macros::{instrumented, TelemetryEvent};
 

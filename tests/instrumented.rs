@@ -831,3 +831,22 @@ fn a_future_cancelled_while_its_owner_panics_reports_cancelled_not_panic() {
     });
     assert_eq!(only(&events).event_data["outcome"], "cancelled");
 }
+
+#[instrumented(event = "OE_SAVE")]
+fn save_answer() {
+    // The content id is known only once the answer is stored.
+    telemetry::set_gdata_id("answer_7");
+}
+
+#[test]
+fn set_gdata_id_inside_a_call_goes_into_its_event_and_not_the_callers_context() {
+    let ctx = Context::new().with_uid("u_save");
+    let (events, after) = {
+        let _guard = ctx.enter();
+        let events = capture(save_answer);
+        (events, Context::current())
+    };
+    assert_eq!(events[0].gdata_id.as_deref(), Some("answer_7"));
+    assert_eq!(events[0].uid.as_deref(), Some("u_save"));
+    assert_eq!(after.gdata_id(), None);
+}

@@ -21,7 +21,15 @@ use crate::ids::{SpanId, TraceId};
 
 thread_local! {
     static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    /// The open [`ContextGuard`]s of this thread, oldest first: each guard's id and
+    /// the context it will restore. A stack rather than a value in each guard, so
+    /// that guards dropped out of order still restore what was there before them.
+    static GUARDS: RefCell<Vec<(u64, Option<Context>)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_GUARD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
+
+/// Whether a guard dropped out of order was reported (once per process).
+static OUT_OF_ORDER_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The user, session and content an event is about, and its place in the trace.
 ///
@@ -293,9 +301,13 @@ impl Context {
     /// which restores the one before (also when unwinding from a panic).
     ///
     /// The guard is not `Send`, so it cannot be held across an `.await` in a
-    /// spawned task; use [`Context::scope`] for async code.
+    /// spawned task; use [`Context::scope`] for async code. Held across an
+    /// `.await` anyway (in `tokio::join!` or on a `current_thread` runtime, which
+    /// compiles), other futures polled meanwhile on the thread see this context;
+    /// guards dropped in another order than they were made still restore
+    /// correctly (and that misuse is warned about once).
     pub fn enter(&self) -> ContextGuard {
-        ContextGuard::swap_in(Some(self.clone()))
+        ContextGuard::push(Some(self.clone()))
     }
 
     /// Runs `future` with this context current on every poll.
@@ -315,21 +327,144 @@ impl Context {
 }
 
 /// Restores the previous context when dropped; see [`Context::enter`].
-#[must_use = "the context is current only while the guard lives"]
+///
+/// For async code use [`Context::scope`] or [`FutureExt::with_context`] instead:
+/// a guard belongs to a thread, a future moves between polls.
+#[must_use = "the context is current only while the guard lives: use `ctx.scope(fut)` for async code"]
 pub struct ContextGuard {
-    previous: Option<Context>,
+    id: u64,
     // Raw pointers are neither Send nor Sync: the guard must drop on its own thread.
     _not_send: PhantomData<*const ()>,
 }
 
 impl ContextGuard {
     /// Makes `context` (possibly none) current until the guard drops.
-    pub(crate) fn swap_in(context: Option<Context>) -> Self {
+    fn push(context: Option<Context>) -> Self {
+        let id = NEXT_GUARD
+            .try_with(|n| n.replace(n.get().wrapping_add(1)))
+            .unwrap_or(u64::MAX);
         let previous = CURRENT.try_with(|c| c.replace(context)).ok().flatten();
+        let _ = GUARDS.try_with(|g| g.borrow_mut().push((id, previous)));
         ContextGuard {
-            previous,
+            id,
             _not_send: PhantomData,
         }
+    }
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        // During thread teardown the slots may be gone; there is nothing to restore then.
+        let _ = GUARDS.try_with(|guards| {
+            let mut guards = guards.borrow_mut();
+            let Some(index) = guards.iter().rposition(|(id, _)| *id == self.id) else {
+                return;
+            };
+            let (_, previous) = guards.remove(index);
+            if index == guards.len() {
+                // The newest guard: put back what it replaced.
+                let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+            } else {
+                // An older guard dropped first: the context stays the newer guard's,
+                // and the newer one will restore what this one replaced.
+                guards[index].1 = previous;
+                warn_out_of_order();
+            }
+        });
+    }
+}
+
+/// Sets the user id of the current context for the rest of its scope: later
+/// events of the scope, the futures it spawns with the context from then on, and
+/// the scope's own later polls. An outer scope keeps its own. Outside any
+/// context there is nothing to update: returns `false` (and warns once), rather
+/// than leave an id on the thread for whatever runs next.
+///
+/// ```
+/// use telemetry_core::{set_gdata_id, Context};
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// let outer = Context::new().with_uid("u1");
+/// let inner = outer.clone().scope(async {
+///     set_gdata_id("q_42"); // known only after the insert
+///     tokio::task::yield_now().await;
+///     Context::current().gdata_id().map(str::to_owned)
+/// });
+/// assert_eq!(inner.await.as_deref(), Some("q_42"));
+/// assert_eq!(outer.gdata_id(), None);
+/// # });
+/// ```
+pub fn set_uid(uid: impl AsRef<str>) -> bool {
+    update_current(|ctx| ctx.with_uid(uid))
+}
+
+/// Sets the session id of the current context for the rest of its scope; see [`set_uid`].
+pub fn set_sid(sid: impl AsRef<str>) -> bool {
+    update_current(|ctx| ctx.with_sid(sid))
+}
+
+/// Sets the content id of the current context for the rest of its scope; see [`set_uid`].
+pub fn set_gdata_id(gdata_id: impl AsRef<str>) -> bool {
+    update_current(|ctx| ctx.with_gdata_id(gdata_id))
+}
+
+fn update_current(update: impl FnOnce(Context) -> Context) -> bool {
+    let updated = CURRENT
+        .try_with(|current| {
+            let mut current = current.borrow_mut();
+            match current.take() {
+                Some(ctx) => {
+                    *current = Some(update(ctx));
+                    true
+                }
+                None => false,
+            }
+        })
+        .unwrap_or(false);
+    if !updated && !SET_OUTSIDE_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            target: "telemetry",
+            "telemetry::set_uid/set_sid/set_gdata_id outside any context: nothing updated \
+             (run the work in `ctx.scope(..)`, an instrumented call, or the HTTP layer)"
+        );
+    }
+    updated
+}
+
+static SET_OUTSIDE_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cold]
+fn warn_out_of_order() {
+    if !OUT_OF_ORDER_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            target: "telemetry",
+            "context guards dropped out of order (a `Context::enter` guard held across an `.await`?); \
+             restored correctly, but use `ctx.scope(future)` for async code"
+        );
+    }
+}
+
+/// Swaps a context into the thread for the length of one poll (or drop) of a
+/// [`WithContext`], and back out after, so that changes made during the poll
+/// ([`set_uid`] and friends) stay with the future and not with the thread.
+struct PollScope<'a> {
+    slot: &'a mut Option<Context>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a> PollScope<'a> {
+    fn enter(slot: &'a mut Option<Context>) -> Self {
+        let _ = CURRENT.try_with(|c| std::mem::swap(&mut *c.borrow_mut(), slot));
+        PollScope {
+            slot,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for PollScope<'_> {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| std::mem::swap(&mut *c.borrow_mut(), self.slot));
     }
 }
 
@@ -356,14 +491,6 @@ impl Drop for LentContext<'_> {
     }
 }
 
-impl Drop for ContextGuard {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        // During thread teardown the slot may be gone; there is nothing to restore then.
-        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
-    }
-}
-
 pin_project! {
     /// A future that runs with a [`Context`] current; made by [`Context::scope`] and
     /// [`FutureExt`].
@@ -382,7 +509,7 @@ pin_project! {
     impl<F> PinnedDrop for WithContext<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            let _guard = ContextGuard::swap_in(this.context.clone());
+            let _scope = PollScope::enter(this.context);
             this.inner.set(None);
         }
     }
@@ -407,7 +534,7 @@ impl<F: Future> Future for WithContext<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _guard = ContextGuard::swap_in(this.context.clone());
+        let _scope = PollScope::enter(this.context);
         match this.inner.as_pin_mut() {
             Some(inner) => inner.poll(cx),
             // `inner` is emptied only inside `drop`, after which nobody can poll.
@@ -477,6 +604,79 @@ mod tests {
             assert_eq!(current_uid().as_deref(), Some("outer"));
         }
         assert_eq!(current_uid(), None);
+    }
+
+    #[test]
+    fn guards_dropped_out_of_order_restore_what_was_there_before_them() {
+        let (a, b) = (Context::new().with_uid("a"), Context::new().with_uid("b"));
+        let _base = Context::new().with_uid("base").enter();
+        let guard_a = a.enter();
+        let guard_b = b.enter();
+        drop(guard_a); // out of order: b stays current
+        assert_eq!(current_uid().as_deref(), Some("b"));
+        drop(guard_b); // and b restores what a replaced
+        assert_eq!(current_uid().as_deref(), Some("base"));
+        assert!(OUT_OF_ORDER_WARNED.load(std::sync::atomic::Ordering::Relaxed));
+        // Three deep, the middle one first.
+        let g1 = Context::new().with_uid("1").enter();
+        let g2 = Context::new().with_uid("2").enter();
+        let g3 = Context::new().with_uid("3").enter();
+        drop(g2);
+        assert_eq!(current_uid().as_deref(), Some("3"));
+        drop(g3); // g1 is still open
+        assert_eq!(current_uid().as_deref(), Some("1"));
+        drop(g1);
+        assert_eq!(current_uid().as_deref(), Some("base"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn guards_held_across_awaits_in_join_leave_no_ids_behind() {
+        let first = async {
+            let _guard = Context::new().with_uid("first").enter();
+            tokio::task::yield_now().await;
+        };
+        let second = async {
+            let _guard = Context::new().with_uid("second").enter();
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+        };
+        tokio::join!(first, second);
+        assert_eq!(current_uid(), None, "a request's ids stayed on the thread");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn set_ids_last_for_the_rest_of_the_scope_and_leave_the_outer_one_alone() {
+        let outer = Context::new().with_uid("u").with_sid("s");
+        let (inside, outer_after) = outer
+            .scope(async {
+                let inner = Context::current().scope(async {
+                    assert!(set_gdata_id("g_new"));
+                    assert!(set_sid("s_new"));
+                    tokio::task::yield_now().await; // survives a re-poll
+                    let spawned = tokio::spawn(async { Context::current() }.with_current_context());
+                    let seen = Context::current();
+                    (seen, spawned.await.unwrap())
+                });
+                let (seen, spawned) = inner.await;
+                ((seen, spawned), Context::current())
+            })
+            .await;
+        let (seen, spawned) = inside;
+        assert_eq!(
+            (seen.uid(), seen.sid(), seen.gdata_id()),
+            (Some("u"), Some("s_new"), Some("g_new"))
+        );
+        assert_eq!(spawned.gdata_id(), Some("g_new"));
+        assert_eq!((outer_after.sid(), outer_after.gdata_id()), (Some("s"), None));
+    }
+
+    #[test]
+    fn set_ids_outside_any_context_update_nothing() {
+        assert!(!set_uid("nobody"));
+        assert_eq!(Context::try_current(), None);
+        let _g = Context::new().enter();
+        assert!(set_uid("u"));
+        assert_eq!(current_uid().as_deref(), Some("u"));
     }
 
     #[test]

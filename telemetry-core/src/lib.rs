@@ -27,7 +27,10 @@ pub use catalog::{
     schema_shape, Catalog, CatalogConflicts, CatalogEntry, Conflict, DeclarationReply, DeclaredConflict, FieldEntry,
     KindRegistration, Origin,
 };
-pub use context::{Context, ContextGuard, FutureExt, WithContext, TRACE_FLAG_RANDOM, TRACE_FLAG_SAMPLED};
+pub use context::{
+    set_gdata_id, set_sid, set_uid, Context, ContextGuard, FutureExt, WithContext, TRACE_FLAG_RANDOM,
+    TRACE_FLAG_SAMPLED,
+};
 pub use data_writer::{DataWriter, KeyRules};
 pub use dispatch::{dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink};
 pub use envelope::{default_service_name, Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES, SDK};

@@ -150,6 +150,7 @@ struct Running {
 /// Owns a running pipeline: flush it, read its counters, shut it down. Dropping
 /// it shuts down with the configured timeout. Works from any thread, with or
 /// without a tokio runtime: the worker runs on its own thread.
+#[must_use = "dropping the guard shuts the pipeline down and stops delivery: keep it alive (`let _telemetry = ...`) for as long as events should be sent"]
 pub struct PipelineGuard {
     running: Option<Running>,
     counters: Arc<Counters>,
