@@ -139,7 +139,9 @@ pub use telemetry_macros::{instrumented, TelemetryEvent};
 
 /// The HTTP delivery pipeline (feature `http`, on by default).
 #[cfg(feature = "http")]
-pub use telemetry_transport::{ConfigError, Pipeline, PipelineBuilder, PipelineGuard, Stats};
+pub use telemetry_transport::{
+    ConfigError, Dropped, Pipeline, PipelineBuilder, PipelineConfig, PipelineGuard, Rejected, SpoolSync, Stats,
+};
 
 #[cfg(feature = "http-server")]
 pub mod http;

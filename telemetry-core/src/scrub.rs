@@ -42,6 +42,8 @@ const WORD_PATTERNS: &[&str] = &["token", "ssn", "jwt", "csrf", "xsrf"];
 pub struct Scrubber {
     enabled: bool,
     extra: Vec<String>,
+    /// Keys (read flat) that are data whatever the patterns say.
+    allowed: Vec<String>,
 }
 
 impl Default for Scrubber {
@@ -50,6 +52,7 @@ impl Default for Scrubber {
         Scrubber {
             enabled: true,
             extra: Vec::new(),
+            allowed: Vec::new(),
         }
     }
 }
@@ -61,6 +64,7 @@ impl Scrubber {
         Scrubber {
             enabled: false,
             extra: Vec::new(),
+            allowed: Vec::new(),
         }
     }
 
@@ -79,6 +83,32 @@ impl Scrubber {
         self
     }
 
+    /// Keys that are data, never scrubbed: `password_strength`, `secret_santa_id`,
+    /// `token_budget`. A key is allowed when it reads the same as an entry, flat
+    /// (case, `-`, `.` and space aside: `"Password-Strength"` allows
+    /// `password_strength`); never by substring, so allowing `token_budget` does
+    /// not allow `access_token_budget`. What is inside an allowed key's object is
+    /// still scrubbed by its own keys.
+    ///
+    /// ```
+    /// use telemetry_core::Scrubber;
+    /// let s = Scrubber::default().allow(["password_strength"]);
+    /// assert!(!s.key_matches("passwordStrength") && !s.key_matches("password-strength"));
+    /// assert!(s.key_matches("password") && s.key_matches("old_password_strength"));
+    /// ```
+    pub fn allow<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.allowed.extend(
+            keys.into_iter()
+                .map(|k| normalize_key(k.as_ref(), false))
+                .filter(|k| !k.is_empty()),
+        );
+        self
+    }
+
     /// Whether scrubbing by key is on.
     pub fn is_enabled(&self) -> bool {
         self.enabled
@@ -90,8 +120,13 @@ impl Scrubber {
             return false;
         }
         with_normalized(key, |flat, words| {
-            builtin_matches(flat, words) || self.extra_matches(flat)
+            !self.is_allowed(flat) && (builtin_matches(flat, words) || self.extra_matches(flat))
         })
+    }
+
+    /// Whether a key read flat is on the allow-list.
+    fn is_allowed(&self, flat: &[u8]) -> bool {
+        self.allowed.iter().any(|k| k.as_bytes() == flat)
     }
 
     /// [`key_matches`](Self::key_matches) for a key that lives as long as the
@@ -104,6 +139,10 @@ impl Scrubber {
     pub fn static_key_matches(&self, key: &'static str) -> bool {
         if !self.enabled {
             return false;
+        }
+        if !self.allowed.is_empty() {
+            // Rare: the remembered answers are the built-in rules' alone.
+            return self.key_matches(key);
         }
         builtin_matches_remembered(key)
             || (!self.extra.is_empty() && with_normalized(key, |flat, _| self.extra_matches(flat)))
@@ -520,6 +559,26 @@ mod tests {
             prop_assert_eq!(s.key_matches(&key), general);
         }
 
+        /// An allowed key is never scrubbed however it is spelled; every other key
+        /// gets the default rules' answer, and what is inside the allowed key is
+        /// still scrubbed.
+        #[test]
+        fn allowed_keys_are_kept_and_nothing_else_changes(
+            allowed in key_containing(SUBSTRING_PATTERNS),
+            other in "[a-zA-Z_.-]{0,14}|(api|auth|pass|tok|sec)[a-zA-Z_]{0,6}",
+        ) {
+            let s = Scrubber::default().allow([allowed.as_str()]);
+            prop_assert!(!s.key_matches(&allowed), "{} was scrubbed", allowed);
+            prop_assert!(!s.key_matches(&allowed.to_ascii_uppercase()), "{} was scrubbed", allowed);
+            if normalize_key(&other, false) != normalize_key(&allowed, false) {
+                prop_assert_eq!(s.key_matches(&other), Scrubber::default().key_matches(&other), "{}", other);
+            }
+            let inner = if normalize_key(&allowed, false) == "password" { "secret" } else { "password" };
+            let mut data = serde_json::json!({ allowed.clone(): {inner: "p", "n": 1} });
+            s.scrub_value(&mut data);
+            prop_assert_eq!(&data[&allowed], &serde_json::json!({inner: REDACTED, "n": 1}));
+        }
+
         /// Remembered answers for `'static` keys are the computed ones, with and
         /// without extra patterns, however many keys share the table's slots.
         #[test]
@@ -527,7 +586,12 @@ mod tests {
             keys in prop::collection::vec("[a-zA-Z_.-]{0,14}|(api|auth|pass|tok|sec)[a-zA-Z_]{0,6}", 1..300),
             extra in prop::collection::vec("[a-z]{1,3}", 0..2),
         ) {
-            let scrubbers = [Scrubber::default(), Scrubber::default().with_extra_patterns(extra), Scrubber::disabled()];
+            let scrubbers = [
+                Scrubber::default(),
+                Scrubber::default().with_extra_patterns(extra),
+                Scrubber::disabled(),
+                Scrubber::default().allow(["api_key", "token"]),
+            ];
             // Leaked to get `'static` keys, as struct field names are.
             let keys: Vec<&'static str> = keys.into_iter().map(|k| &*Box::leak(k.into_boxed_str())).collect();
             for _ in 0..2 {
