@@ -850,3 +850,192 @@ fn set_gdata_id_inside_a_call_goes_into_its_event_and_not_the_callers_context() 
     assert_eq!(events[0].uid.as_deref(), Some("u_save"));
     assert_eq!(after.gdata_id(), None);
 }
+
+// ---- parameters without Debug ------------------------------------------------------
+
+/// Neither `Debug` nor `Serialize`.
+struct Opaque {
+    hits: u32,
+}
+
+impl Opaque {
+    #[instrumented(event = "OE_OPAQUE", args)]
+    fn hits(&self, by: u32, other: &Opaque) -> u32 {
+        self.hits + by + other.hits
+    }
+
+    #[instrumented(event = "OE_OPAQUE")]
+    async fn hits_async(self, key: Opaque) -> u32 {
+        self.hits + key.hits
+    }
+}
+
+#[tokio::test]
+async fn parameters_without_debug_including_self_are_simply_not_recorded() {
+    let log = SpanLog::default();
+    let events = log.during(|| capture(|| assert_eq!(Opaque { hits: 1 }.hits(2, &Opaque { hits: 3 }), 6)));
+    let span = &log.spans()[0];
+    assert_eq!(span.fields["by"], "2");
+    assert!(
+        !span.fields.contains_key("self") && !span.fields.contains_key("other"),
+        "{:?}",
+        span.fields
+    );
+    // Declared (tracing needs its fields up front), never recorded.
+    assert!(span.declared.contains(&"self".to_string()), "{:?}", span.declared);
+    // `args` records the others and leaves these out.
+    assert_eq!(fields(only(&events)), &json!({"by": 2}));
+
+    let (n, events) = capture_async(Opaque { hits: 4 }.hits_async(Opaque { hits: 5 })).await;
+    assert_eq!((n, only(&events).event_data["outcome"].as_str()), (9, Some("ok")));
+}
+
+// ---- fields declared for later -----------------------------------------------------
+
+#[instrumented(event = "OE_LATER", fields(tokens = tracing::field::Empty, model = field::Empty, n))]
+fn later(n: u32, record_tokens: bool) -> u32 {
+    if record_tokens {
+        telemetry::record("tokens", n * 10);
+    }
+    n
+}
+
+use tracing::field;
+
+#[test]
+fn fields_declared_with_empty_are_on_the_span_filled_by_record_and_absent_if_never_recorded() {
+    let log = SpanLog::default();
+    let events = log.during(|| {
+        capture(|| {
+            later(4, true);
+            later(5, false);
+        })
+    });
+    assert_eq!(events.len(), 2);
+    assert_eq!(fields(&events[0]), &json!({"n": 4, "tokens": 40}));
+    assert_eq!(fields(&events[1]), &json!({"n": 5}), "never recorded: absent");
+    let spans = log.spans();
+    assert!(
+        spans[0].declared.contains(&"tokens".to_string()),
+        "{:?}",
+        spans[0].declared
+    );
+    assert!(
+        spans[0].declared.contains(&"model".to_string()),
+        "{:?}",
+        spans[0].declared
+    );
+    assert_eq!(
+        spans[0].fields["tokens"], "40",
+        "record() fills the declared span field"
+    );
+    assert!(!spans[1].fields.contains_key("tokens"), "{:?}", spans[1].fields);
+    let catalog = telemetry::catalog();
+    let site = catalog
+        .get("OE_LATER", 1)
+        .find(|k| k.rust_path.ends_with("::later"))
+        .expect("registered");
+    assert_eq!(site.declared_fields, ["tokens", "model", "n"]);
+}
+
+// ---- err and ret as tracing events ---------------------------------------------------
+
+#[instrumented(event = "OE_TRACE_EV", err, ret)]
+fn traced(fail: bool) -> Result<u32, ChatError> {
+    if fail {
+        Err(ChatError("quota exceeded"))
+    } else {
+        Ok(7)
+    }
+}
+
+#[instrumented(event = "OE_TRACE_EV", level = "debug", target = "chat_api", err(Debug), ret(Debug))]
+async fn traced_debug(fail: bool) -> Result<&'static str, ChatError> {
+    if fail {
+        Err(ChatError("boom"))
+    } else {
+        Ok("fine")
+    }
+}
+
+#[instrumented(event = "OE_TRACE_EV", ret)]
+fn traced_plain() -> Reply {
+    Reply { text: "hi" }
+}
+
+#[test]
+fn err_emits_an_error_event_and_ret_a_span_level_event_inside_the_calls_span() {
+    let log = SpanLog::default();
+    let events = log.during(|| {
+        capture(|| {
+            let _ = traced(false);
+            let _ = traced(true);
+            traced_plain();
+        })
+    });
+    let spans = log.spans();
+    let seen = log.events();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    // Ok: `return` at the span's level, the value as the event records it.
+    assert_eq!(
+        (seen[0].level.as_str(), seen[0].target.as_str()),
+        ("INFO", "instrumented")
+    );
+    assert_eq!(seen[0].fields["return"], "7");
+    assert!(!seen[0].fields.contains_key("error"));
+    // Err: ERROR with `error = %e`, and no `return`.
+    assert_eq!(seen[1].level, "ERROR");
+    assert_eq!(seen[1].fields["error"], "chat failed: quota exceeded");
+    assert!(!seen[1].fields.contains_key("return"));
+    assert_eq!(seen[2].fields["return"], r#"{"text":"hi"}"#);
+    // Each inside its own call's span.
+    for (event, span) in seen.iter().zip(&spans) {
+        assert_eq!(event.parent.as_deref(), Some(span.name.as_str()));
+        assert_eq!(event.parent_span_id.as_ref(), span.fields.get("span_id"));
+    }
+    // event_data is unchanged.
+    assert_eq!(fields(&events[0]), &json!({"return": 7}));
+    assert_eq!(events[1].event_data["error"], "chat failed: quota exceeded");
+}
+
+#[tokio::test]
+async fn async_err_debug_and_ret_debug_events_use_debug_the_spans_level_and_target() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let log = SpanLog::default();
+    let subscriber = tracing_subscriber::registry().with(log.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+    assert_eq!(traced_debug(false).await.unwrap(), "fine");
+    assert!(traced_debug(true).await.is_err());
+    let seen = log.events();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert_eq!((seen[0].level.as_str(), seen[0].target.as_str()), ("DEBUG", "chat_api"));
+    assert_eq!(seen[0].fields["return"], "\"fine\"");
+    assert_eq!((seen[1].level.as_str(), seen[1].target.as_str()), ("ERROR", "chat_api"));
+    assert_eq!(seen[1].fields["error"], r#"ChatError("boom")"#);
+    let spans = log.spans();
+    for (event, span) in seen.iter().zip(&spans) {
+        assert_eq!(event.parent.as_deref(), Some("traced_debug"));
+        assert_eq!(event.parent_span_id.as_ref(), span.fields.get("span_id"));
+    }
+}
+
+#[test]
+fn an_error_event_is_logged_even_when_the_span_is_filtered_out() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let log = SpanLog::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(log.clone())
+        .with(tracing_subscriber::filter::LevelFilter::WARN);
+    tracing::subscriber::with_default(subscriber, || {
+        let _ = traced(true);
+        let _ = traced(false);
+    });
+    assert!(log.spans().is_empty());
+    let seen = log.events();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the INFO return event is filtered, the ERROR one is not: {seen:#?}"
+    );
+    assert_eq!(seen[0].fields["error"], "chat failed: quota exceeded");
+}

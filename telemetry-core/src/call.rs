@@ -377,14 +377,15 @@ pin_project! {
     /// The future of an instrumented `async fn`: enters its call (if it has one)
     /// on every poll, finishes it on completion, reports `cancelled` if dropped before.
     #[must_use = "futures do nothing unless polled"]
-    pub struct InstrumentedCall<F, C> {
+    pub struct InstrumentedCall<F, C, L> {
         frame: Option<CallFrame>,
         #[pin]
         inner: Option<F>,
         result: Option<C>,
+        trace: Option<L>,
     }
 
-    impl<F, C> PinnedDrop for InstrumentedCall<F, C> {
+    impl<F, C, L> PinnedDrop for InstrumentedCall<F, C, L> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             // The body's own drop (its locals) runs inside the call, as a poll would.
@@ -396,26 +397,31 @@ pin_project! {
     }
 }
 
-impl<F, C> InstrumentedCall<F, C>
+impl<F, C, L> InstrumentedCall<F, C, L>
 where
     F: Future,
     C: FnOnce(&F::Output) -> CallResult,
+    L: FnOnce(&F::Output),
 {
     /// Wraps the body of an instrumented `async fn`; `frame` is `None` when nothing
-    /// wants the call, and then the wrapper only polls the body.
-    pub fn new(frame: Option<CallFrame>, inner: F, result: C) -> Self {
+    /// wants the call, and then the wrapper only polls the body. `trace` runs once
+    /// with the output, inside the call's span, frame or not: the `tracing` events
+    /// of `err` and `ret`.
+    pub fn new(frame: Option<CallFrame>, inner: F, result: C, trace: L) -> Self {
         InstrumentedCall {
             frame,
             inner: Some(inner),
             result: Some(result),
+            trace: Some(trace),
         }
     }
 }
 
-impl<F, C> Future for InstrumentedCall<F, C>
+impl<F, C, L> Future for InstrumentedCall<F, C, L>
 where
     F: Future,
     C: FnOnce(&F::Output) -> CallResult,
+    L: FnOnce(&F::Output),
 {
     type Output = F::Output;
 
@@ -427,7 +433,11 @@ where
         };
         let polled = {
             let _entered = CallFrame::enter_opt(this.frame);
-            inner.poll(cx)
+            let polled = inner.poll(cx);
+            if let (Poll::Ready(output), Some(trace)) = (&polled, this.trace.take()) {
+                trace(output);
+            }
+            polled
         };
         let Poll::Ready(output) = polled else {
             return Poll::Pending;

@@ -300,13 +300,50 @@ impl Catalog {
             .filter(move |k| k.event_type == event_type && k.schema_version == version)
     }
 
+    /// The fields whose Rust type has no `schemars::JsonSchema` impl: their schema
+    /// is open (any value), so neither the catalog nor a collector's plan checks
+    /// them. Each names the fix.
+    pub fn unchecked(&self) -> Vec<UncheckedField> {
+        let mut out = Vec::new();
+        for entry in &self.kinds {
+            let Some(props) = entry.schema.get("properties").and_then(Value::as_object) else {
+                continue;
+            };
+            for (name, prop) in props {
+                let Some(mark) = prop.get(crate::private::UNCHECKED_SCHEMA_KEY) else {
+                    continue;
+                };
+                let text = |k: &str| mark.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                out.push(UncheckedField {
+                    event_type: entry.event_type,
+                    schema_version: entry.schema_version,
+                    rust_path: entry.rust_path,
+                    defined_at: entry.defined_at.clone(),
+                    field: name.clone(),
+                    rust_type: text("rust_type"),
+                    fix: text("fix"),
+                });
+            }
+        }
+        out
+    }
+
     /// Checks that no two definitions claim one name and version with different
     /// schemas. Run it once at start-up, or in a test:
     ///
     /// ```
     /// telemetry_core::Catalog::collect().check().expect("event kinds conflict");
     /// ```
-    pub fn check(&self) -> Result<(), CatalogConflicts> {
+    ///
+    /// A field whose type has no JSON Schema is not an error (the event is sent
+    /// as it is; only its schema is open): it is listed in the `Ok` value's
+    /// [`CatalogCheck::unchecked`], and logged once per check as a `tracing`
+    /// warning (target `telemetry::catalog`) naming the fix.
+    pub fn check(&self) -> Result<CatalogCheck, CatalogConflicts> {
+        let unchecked = self.unchecked();
+        for field in &unchecked {
+            tracing::warn!(target: "telemetry::catalog", "{field}");
+        }
         let mut by_kind: BTreeMap<(&str, u32), Vec<&CatalogEntry>> = BTreeMap::new();
         for entry in &self.kinds {
             by_kind
@@ -324,7 +361,7 @@ impl Catalog {
             })
             .collect();
         if conflicts.is_empty() {
-            Ok(())
+            Ok(CatalogCheck { unchecked })
         } else {
             Err(CatalogConflicts { conflicts })
         }
@@ -364,6 +401,58 @@ pub struct DeclaredConflict {
     pub differs_from: String,
     /// Each change, e.g. `event_data.score: type number -> string (breaking)`.
     pub changes: Vec<String>,
+}
+
+/// What [`Catalog::check`] found that is not a conflict. Its `Display` lists each
+/// unchecked field with its fix (nothing when there is none).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CatalogCheck {
+    /// Fields whose schema is open because their type has no `schemars::JsonSchema`.
+    pub unchecked: Vec<UncheckedField>,
+}
+
+impl fmt::Display for CatalogCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, field) in self.unchecked.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{field}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A field of a derived event whose type has no `schemars::JsonSchema` impl, so its
+/// schema in the catalog is open (any value) and nothing checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UncheckedField {
+    /// The kind.
+    pub event_type: &'static str,
+    /// Its version.
+    pub schema_version: u32,
+    /// The struct that defines it.
+    pub rust_path: &'static str,
+    /// `file:line` of the struct.
+    pub defined_at: String,
+    /// The field's key in `event_data`.
+    pub field: String,
+    /// Its Rust type, paths shortened: `Vec<ModelInfo>`.
+    pub rust_type: String,
+    /// What to do, e.g. "derive `schemars::JsonSchema` on `ModelInfo`, schemars 1".
+    pub fix: String,
+}
+
+impl fmt::Display for UncheckedField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "event {} version {} ({} at {}): field `{}` is unchecked: its type `{}` has no JSON Schema, \
+             so its schema in the catalog accepts any value. To check it: {}.",
+            self.event_type, self.schema_version, self.rust_path, self.defined_at, self.field, self.rust_type, self.fix
+        )
+    }
 }
 
 /// One name and version claimed by definitions with different schemas.

@@ -11,7 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
@@ -45,15 +45,21 @@ pub trait Sink: Send + Sync + 'static {
     fn accept(&self, record: EventRecord);
 }
 
-/// Bit 0: a global sink is installed. The rest, in steps of 2: how many scoped sinks
-/// are active on any thread. Zero means no emit anywhere has anything to do.
+/// Bit 0: an open global sink is installed. Bit 1: a closed one is (see
+/// [`close_global_sink`]): it still receives emits, so it can count them, but
+/// [`has_sink`] says no. The rest, in steps of 4: how many scoped sinks are active
+/// on any thread. Zero means no emit anywhere has anything to do.
 static STATE: AtomicUsize = AtomicUsize::new(0);
 const GLOBAL_BIT: usize = 1;
-const SCOPED_STEP: usize = 2;
+const CLOSED_BIT: usize = 2;
+const SCOPED_STEP: usize = 4;
 
 /// The global sink, boxed so the pointer is thin. Replaced boxes are leaked on
 /// purpose: another thread may be reading one, and installing is a start-up action.
 static GLOBAL: AtomicPtr<Arc<dyn Sink>> = AtomicPtr::new(ptr::null_mut());
+
+/// Serializes installing and closing the global sink (never taken by an emit).
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 thread_local! {
     static SCOPED: RefCell<Option<Arc<dyn Sink>>> = const { RefCell::new(None) };
@@ -64,15 +70,46 @@ thread_local! {
 /// Install once at start-up: a replaced sink is kept alive (leaked) rather than
 /// freed, because another thread may be handing it an event at that moment.
 pub fn set_global_sink(sink: Arc<dyn Sink>) {
+    let _installing = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     let boxed = Box::into_raw(Box::new(sink));
     GLOBAL.store(boxed, Ordering::Release);
     STATE.fetch_or(GLOBAL_BIT, Ordering::Release);
+    STATE.fetch_and(!CLOSED_BIT, Ordering::Release);
 }
 
-/// Whether any sink (global, or scoped on any thread) is installed: when false,
-/// `emit` returns after this one load.
+/// Marks `sink` closed if it is the process-wide sink (`false`, doing nothing,
+/// if another sink is installed): from then on [`has_sink`] is false, but
+/// [`emit`] still hands events to it, so a sink that has shut down (the
+/// transport's pipeline) can count them and say so. Nothing is freed, as with
+/// [`set_global_sink`]; installing a sink again opens the slot.
+pub fn close_global_sink(sink: &Arc<dyn Sink>) -> bool {
+    let _installing = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
+    let current = GLOBAL.load(Ordering::Acquire);
+    // SAFETY: as in `with_current_sink`: installed boxes are never freed.
+    let Some(current) = (unsafe { current.as_ref() }) else {
+        return false;
+    };
+    // The data pointers, not the vtables: one sink may be behind two `Arc<dyn Sink>` casts.
+    if !ptr::eq(Arc::as_ptr(current) as *const (), Arc::as_ptr(sink) as *const ()) {
+        return false;
+    }
+    STATE.fetch_or(CLOSED_BIT, Ordering::Release);
+    STATE.fetch_and(!GLOBAL_BIT, Ordering::Release);
+    true
+}
+
+/// Whether any open sink (global, or scoped on any thread) is installed: when
+/// false, nothing is listening and instrumented calls skip their event. A global
+/// sink that has shut down ([`close_global_sink`]) does not count.
 #[inline]
 pub fn has_sink() -> bool {
+    STATE.load(Ordering::Relaxed) & !CLOSED_BIT != 0
+}
+
+/// Whether an emit has anything to do: an open sink, or a closed global one that
+/// counts what it is handed. One load, as [`has_sink`].
+#[inline(always)]
+fn any_receiver() -> bool {
     STATE.load(Ordering::Relaxed) != 0
 }
 
@@ -146,7 +183,7 @@ fn with_current_sink(f: impl FnOnce(&dyn Sink)) {
             return;
         }
     }
-    if state & GLOBAL_BIT != 0 {
+    if state & (GLOBAL_BIT | CLOSED_BIT) != 0 {
         let global = GLOBAL.load(Ordering::Acquire);
         // SAFETY: a non-null pointer came from `Box::into_raw` in `set_global_sink`,
         // and such boxes are never freed, so the reference is valid for 'static.
@@ -163,7 +200,7 @@ fn with_current_sink(f: impl FnOnce(&dyn Sink)) {
 pub fn dispatch_payload<P: EventPayload>(make: impl FnOnce() -> P, context: impl FnOnce() -> Option<Context>) {
     // The no-sink check is inlined into the caller; everything else is out of line
     // so it does not bloat (or slow) the caller's fast path.
-    if has_sink() {
+    if any_receiver() {
         dispatch_to_sink(make, context);
     }
 }
@@ -171,7 +208,7 @@ pub fn dispatch_payload<P: EventPayload>(make: impl FnOnce() -> P, context: impl
 /// Like [`dispatch_payload`], with the event's time already read (an instrumented
 /// call reads the clock once for both its duration and its timestamp).
 pub(crate) fn dispatch_payload_at<P: EventPayload>(payload: P, context: Option<Context>, at: Timestamp) {
-    if has_sink() {
+    if any_receiver() {
         with_current_sink(|sink| {
             let record = EventRecord::new_at(Box::new(payload), context, at);
             if panic::catch_unwind(AssertUnwindSafe(|| sink.accept(record))).is_err() {

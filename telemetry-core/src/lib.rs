@@ -24,15 +24,17 @@ pub mod testing;
 
 pub use call::{record, Outcome};
 pub use catalog::{
-    schema_shape, Catalog, CatalogConflicts, CatalogEntry, Conflict, DeclarationReply, DeclaredConflict, FieldEntry,
-    KindRegistration, Origin,
+    schema_shape, Catalog, CatalogCheck, CatalogConflicts, CatalogEntry, Conflict, DeclarationReply, DeclaredConflict,
+    FieldEntry, KindRegistration, Origin, UncheckedField,
 };
 pub use context::{
     set_gdata_id, set_sid, set_uid, Context, ContextGuard, FutureExt, WithContext, TRACE_FLAG_RANDOM,
     TRACE_FLAG_SAMPLED,
 };
 pub use data_writer::{DataWriter, KeyRules};
-pub use dispatch::{dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink};
+pub use dispatch::{
+    close_global_sink, dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink,
+};
 pub use envelope::{default_service_name, Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES, SDK};
 pub use event::{EventDataError, EventError, EventKind, EventPayload, EventRecord, TelemetryEvent};
 pub use field_value::FieldValue;

@@ -27,6 +27,74 @@ use crate::scrub::REDACTED;
 /// Marks a property schema as always redacted.
 pub const REDACTED_SCHEMA_KEY: &str = "x-telemetry-redacted";
 
+/// Marks a property schema as open because its Rust type has no JSON Schema:
+/// `{"x-telemetry-unchecked": {"rust_type": "Vec<ModelInfo>", "fix": "..."}}`.
+pub const UNCHECKED_SCHEMA_KEY: &str = "x-telemetry-unchecked";
+
+/// `alloc::vec::Vec<my_app::ModelInfo>` as `Vec<ModelInfo>`: every path cut to its
+/// last segment.
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut path = String::new();
+    let flush = |path: &mut String, out: &mut String| {
+        out.push_str(path.rsplit("::").next().unwrap_or_default());
+        path.clear();
+    };
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            flush(&mut path, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut path, &mut out);
+    out
+}
+
+/// What to do about a type without a JSON Schema, read from its full name: enable
+/// schemars' feature for the crates it supports, else derive it on the types
+/// that are neither std's nor primitives.
+pub(crate) fn schema_fix(full: &str) -> String {
+    const FEATURES: &[(&str, &str)] = &[("uuid", "uuid1"), ("chrono", "chrono04"), ("url", "url2")];
+    let paths: Vec<&str> = full
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .filter(|p| p.contains("::"))
+        .collect();
+    let mut fixes: Vec<String> = Vec::new();
+    let mut derive_on: Vec<String> = Vec::new();
+    for path in paths {
+        let krate = path.split("::").next().unwrap_or_default();
+        if matches!(krate, "core" | "alloc" | "std") {
+            continue;
+        }
+        if let Some((_, feature)) = FEATURES.iter().find(|(c, _)| *c == krate) {
+            let fix = format!("enable schemars' `{feature}` feature (schemars 1)");
+            if !fixes.contains(&fix) {
+                fixes.push(fix);
+            }
+        } else {
+            let name = format!("`{}`", path.rsplit("::").next().unwrap_or_default());
+            if !derive_on.contains(&name) {
+                derive_on.push(name);
+            }
+        }
+    }
+    if !derive_on.is_empty() {
+        fixes.insert(
+            0,
+            format!(
+                "derive `schemars::JsonSchema` on {}, schemars 1",
+                derive_on.join(" and ")
+            ),
+        );
+    }
+    if fixes.is_empty() {
+        fixes.push("implement `schemars::JsonSchema` for it (schemars 1), or use `#[schemars(with = ...)]`".into());
+    }
+    fixes.join("; ")
+}
+
 /// The schema of a redacted value.
 fn redacted_schema() -> Value {
     serde_json::json!({"type": "string", "const": REDACTED, REDACTED_SCHEMA_KEY: true})
@@ -60,6 +128,22 @@ impl<'g> ObjectSchema<'g> {
         description: Option<&'static str>,
     ) -> &mut Self {
         let schema = self.generator.subschema_for::<T>().to_value();
+        self.insert(key, schema, required, description)
+    }
+
+    /// A field whose type has no `schemars::JsonSchema` impl: an open schema (any
+    /// value), marked so [`Catalog::check`](crate::Catalog::check) lists it as
+    /// unchecked, with the fix.
+    pub fn unchecked_field<T: ?Sized>(
+        &mut self,
+        key: &str,
+        required: bool,
+        description: Option<&'static str>,
+    ) -> &mut Self {
+        let full = std::any::type_name::<T>();
+        let schema = serde_json::json!({
+            UNCHECKED_SCHEMA_KEY: {"rust_type": short_type_name(full), "fix": schema_fix(full)}
+        });
         self.insert(key, schema, required, description)
     }
 
@@ -107,6 +191,37 @@ impl<'g> ObjectSchema<'g> {
     }
 }
 
+/// The field type `T` of a derived event, for picking its schema step by autoref
+/// specialization: `(&SchemaOf::<T>::NEW).__telemetry_schema(..)` finds
+/// [`FieldSchemaChecked`] when `T: JsonSchema`, else [`FieldSchemaOpen`].
+pub struct SchemaOf<T: ?Sized>(std::marker::PhantomData<T>);
+
+impl<T: ?Sized> SchemaOf<T> {
+    /// The probe.
+    pub const NEW: Self = SchemaOf(std::marker::PhantomData);
+}
+
+/// A field type with a JSON Schema: its own.
+pub trait FieldSchemaChecked {
+    /// Adds the field to `schema`.
+    fn __telemetry_schema(&self, schema: &mut ObjectSchema<'_>, key: &str, required: bool, doc: Option<&'static str>);
+}
+impl<T: JsonSchema + ?Sized> FieldSchemaChecked for SchemaOf<T> {
+    fn __telemetry_schema(&self, schema: &mut ObjectSchema<'_>, key: &str, required: bool, doc: Option<&'static str>) {
+        schema.field::<T>(key, required, doc);
+    }
+}
+/// Any other field type: an open schema, listed as unchecked.
+pub trait FieldSchemaOpen {
+    /// Adds the field to `schema`.
+    fn __telemetry_schema(&self, schema: &mut ObjectSchema<'_>, key: &str, required: bool, doc: Option<&'static str>);
+}
+impl<T: ?Sized> FieldSchemaOpen for &SchemaOf<T> {
+    fn __telemetry_schema(&self, schema: &mut ObjectSchema<'_>, key: &str, required: bool, doc: Option<&'static str>) {
+        schema.unchecked_field::<T>(key, required, doc);
+    }
+}
+
 // ---- #[instrumented] support -------------------------------------------------
 //
 // The generated code picks an implementation by "autoref specialization": for a
@@ -137,13 +252,84 @@ pub trait PlainOutcome {
 }
 impl<T: ?Sized> PlainOutcome for &T {}
 
-/// `err`: the `Display` text of an `Err`.
-pub fn err_display<T, E: std::fmt::Display>(ret: &Result<T, E>) -> Option<String> {
-    ret.as_ref().err().map(ToString::to_string)
+/// The error type of a function with `err`: how it is written. This crate's own
+/// trait, so a missing `Display` names the fix.
+#[diagnostic::on_unimplemented(
+    message = "`err` records the error with `Display`, and `{Self}` does not implement `std::fmt::Display`",
+    label = "`{Self}` is not `Display`",
+    note = "write `err(Debug)` to record the error's `Debug` text instead, or implement `Display` for `{Self}`"
+)]
+pub trait ErrDisplay {
+    /// The error as `Display`.
+    fn __telemetry_display(&self) -> &dyn std::fmt::Display;
 }
-/// `err(Debug)`: the `Debug` text of an `Err`.
-pub fn err_debug<T, E: std::fmt::Debug>(ret: &Result<T, E>) -> Option<String> {
-    ret.as_ref().err().map(|e| format!("{e:?}"))
+impl<E: std::fmt::Display> ErrDisplay for E {
+    fn __telemetry_display(&self) -> &dyn std::fmt::Display {
+        self
+    }
+}
+/// The error type of a function with `err(Debug)`.
+#[diagnostic::on_unimplemented(
+    message = "`err(Debug)` records the error with `Debug`, and `{Self}` does not implement `std::fmt::Debug`",
+    label = "`{Self}` is not `Debug`",
+    note = "derive or implement `Debug` for `{Self}`, or write `err` to record its `Display` text"
+)]
+pub trait ErrDebug {
+    /// The error as `Debug`.
+    fn __telemetry_debug(&self) -> &dyn std::fmt::Debug;
+}
+impl<E: std::fmt::Debug> ErrDebug for E {
+    fn __telemetry_debug(&self) -> &dyn std::fmt::Debug {
+        self
+    }
+}
+
+/// `err`: the `Err` of a returned `Result`, as `Display`. The event's `error` and
+/// the `tracing` event both go through here, so a missing impl is one error.
+#[inline]
+pub fn err_display<T, E: ErrDisplay>(ret: &Result<T, E>) -> Option<&dyn std::fmt::Display> {
+    ret.as_ref().err().map(ErrDisplay::__telemetry_display)
+}
+/// `err(Debug)`: the `Err` of a returned `Result`, as `Debug`.
+#[inline]
+pub fn err_debug<T, E: ErrDebug>(ret: &Result<T, E>) -> Option<&dyn std::fmt::Debug> {
+    ret.as_ref().err().map(ErrDebug::__telemetry_debug)
+}
+
+/// The text `ret(Debug)` recorded (unquoted), or any other value as its JSON.
+pub fn ret_text(value: &FieldValue) -> &dyn std::fmt::Display {
+    match value {
+        FieldValue::Str(s) => s,
+        other => other,
+    }
+}
+
+/// A parameter on the span: with `Debug` when it implements it, else not at all
+/// (`(&SpanArg(&p)).__telemetry_span_arg()` picks [`SpanArgDebug`] first).
+pub struct SpanArg<'a, T: ?Sized>(pub &'a T);
+
+/// A `Debug` parameter: recorded as `#[tracing::instrument]` records it.
+pub trait SpanArgDebug {
+    /// The span's value.
+    type Value: tracing::Value;
+    /// The span's value.
+    fn __telemetry_span_arg(&self) -> Self::Value;
+}
+impl<'a, T: std::fmt::Debug + ?Sized> SpanArgDebug for SpanArg<'a, T> {
+    type Value = tracing::field::DebugValue<&'a T>;
+    fn __telemetry_span_arg(&self) -> Self::Value {
+        tracing::field::debug(self.0)
+    }
+}
+/// Any other parameter: declared on the span, never recorded.
+pub trait SpanArgSkip {
+    /// Nothing.
+    fn __telemetry_span_arg(&self) -> tracing::field::Empty;
+}
+impl<T: ?Sized> SpanArgSkip for &SpanArg<'_, T> {
+    fn __telemetry_span_arg(&self) -> tracing::field::Empty {
+        tracing::field::Empty
+    }
 }
 
 /// `ret` of a `Result`: its `Ok` value with serde (nothing for `Err`).
@@ -195,27 +381,80 @@ pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// A parameter recorded by `args`. The wrapper fixes the receiver type, so the
-/// serde impl (on `Arg`) and the Debug impl (on `&Arg`) sit at different autoref
-/// levels and never compete, whatever the parameter's own type.
+/// impls sit at different autoref levels and never compete, whatever the
+/// parameter's own type: `(&&Arg(&p)).__telemetry_arg()` finds the serde impl
+/// (on `&Arg`) first, then the Debug one (on `&&Arg`), then the one that records
+/// nothing (on `Arg`).
 pub struct Arg<'a, T: ?Sized>(pub &'a T);
 
 /// `args`: a parameter with serde when it implements `Serialize`...
 pub trait ArgSerde {
     /// The recorded value.
-    fn __telemetry_arg(&self) -> FieldValue;
+    fn __telemetry_arg(&self) -> Option<FieldValue>;
 }
-impl<T: Serialize + ?Sized> ArgSerde for Arg<'_, T> {
-    fn __telemetry_arg(&self) -> FieldValue {
-        serialize_field(self.0)
+impl<T: Serialize + ?Sized> ArgSerde for &Arg<'_, T> {
+    fn __telemetry_arg(&self) -> Option<FieldValue> {
+        Some(serialize_field(self.0))
     }
 }
-/// ...else as its `Debug` text.
+/// ...else as its `Debug` text...
 pub trait ArgDebug {
     /// The recorded value.
-    fn __telemetry_arg(&self) -> FieldValue;
+    fn __telemetry_arg(&self) -> Option<FieldValue>;
 }
-impl<T: std::fmt::Debug + ?Sized> ArgDebug for &Arg<'_, T> {
-    fn __telemetry_arg(&self) -> FieldValue {
-        FieldValue::text(format!("{:?}", self.0))
+impl<T: std::fmt::Debug + ?Sized> ArgDebug for &&Arg<'_, T> {
+    fn __telemetry_arg(&self) -> Option<FieldValue> {
+        Some(FieldValue::text(format!("{:?}", self.0)))
+    }
+}
+/// ...else not at all.
+pub trait ArgSkip {
+    /// Nothing.
+    fn __telemetry_arg(&self) -> Option<FieldValue>;
+}
+impl<T: ?Sized> ArgSkip for Arg<'_, T> {
+    fn __telemetry_arg(&self) -> Option<FieldValue> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{schema_fix, short_type_name};
+
+    #[test]
+    fn type_names_are_shortened_to_their_last_segments() {
+        assert_eq!(
+            short_type_name("alloc::vec::Vec<app::llm::ModelInfo>"),
+            "Vec<ModelInfo>"
+        );
+        assert_eq!(
+            short_type_name("core::option::Option<(u32, &str, [app::A; 2])>"),
+            "Option<(u32, &str, [A; 2])>"
+        );
+    }
+
+    #[test]
+    fn the_fix_names_the_types_to_derive_on_or_the_schemars_feature() {
+        assert_eq!(
+            schema_fix("alloc::vec::Vec<app::ModelInfo>"),
+            "derive `schemars::JsonSchema` on `ModelInfo`, schemars 1"
+        );
+        assert_eq!(
+            schema_fix("std::collections::hash::map::HashMap<app::Key, app::Value>"),
+            "derive `schemars::JsonSchema` on `Key` and `Value`, schemars 1"
+        );
+        assert_eq!(
+            schema_fix("core::option::Option<uuid::Uuid>"),
+            "enable schemars' `uuid1` feature (schemars 1)"
+        );
+        assert_eq!(
+            schema_fix("chrono::datetime::DateTime<chrono::offset::utc::Utc>"),
+            "enable schemars' `chrono04` feature (schemars 1)"
+        );
+        assert_eq!(
+            schema_fix("(url::Url, app::Page)"),
+            "derive `schemars::JsonSchema` on `Page`, schemars 1; enable schemars' `url2` feature (schemars 1)"
+        );
     }
 }

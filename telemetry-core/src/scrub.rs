@@ -84,11 +84,11 @@ impl Scrubber {
     }
 
     /// Keys that are data, never scrubbed: `password_strength`, `secret_santa_id`,
-    /// `token_budget`. A key is allowed when it reads the same as an entry, flat
-    /// (case, `-`, `.` and space aside: `"Password-Strength"` allows
-    /// `password_strength`); never by substring, so allowing `token_budget` does
-    /// not allow `access_token_budget`. What is inside an allowed key's object is
-    /// still scrubbed by its own keys.
+    /// `token_budget`. A key is allowed when its words are an entry's words (case,
+    /// `-`, `.`, space and camelCase humps aside: `"password_strength"` allows
+    /// `passwordStrength` and `Password-Strength`); never by substring, so
+    /// allowing `token_budget` does not allow `access_token_budget`. What is
+    /// inside an allowed key's object is still scrubbed by its own keys.
     ///
     /// ```
     /// use telemetry_core::Scrubber;
@@ -103,7 +103,7 @@ impl Scrubber {
     {
         self.allowed.extend(
             keys.into_iter()
-                .map(|k| normalize_key(k.as_ref(), false))
+                .map(|k| normalize_key(k.as_ref(), true))
                 .filter(|k| !k.is_empty()),
         );
         self
@@ -120,13 +120,13 @@ impl Scrubber {
             return false;
         }
         with_normalized(key, |flat, words| {
-            !self.is_allowed(flat) && (builtin_matches(flat, words) || self.extra_matches(flat))
+            !self.is_allowed(words) && (builtin_matches(flat, words) || self.extra_matches(flat))
         })
     }
 
-    /// Whether a key read flat is on the allow-list.
-    fn is_allowed(&self, flat: &[u8]) -> bool {
-        self.allowed.iter().any(|k| k.as_bytes() == flat)
+    /// Whether a key read as words is on the allow-list.
+    fn is_allowed(&self, words: &[u8]) -> bool {
+        self.allowed.iter().any(|k| k.as_bytes() == words)
     }
 
     /// [`key_matches`](Self::key_matches) for a key that lives as long as the
@@ -569,8 +569,9 @@ mod tests {
         ) {
             let s = Scrubber::default().allow([allowed.as_str()]);
             prop_assert!(!s.key_matches(&allowed), "{} was scrubbed", allowed);
-            prop_assert!(!s.key_matches(&allowed.to_ascii_uppercase()), "{} was scrubbed", allowed);
-            if normalize_key(&other, false) != normalize_key(&allowed, false) {
+            let respelled = allowed.replace('_', "-");
+            prop_assert!(!s.key_matches(&respelled), "{} was scrubbed", respelled);
+            if normalize_key(&other, true) != normalize_key(&allowed, true) {
                 prop_assert_eq!(s.key_matches(&other), Scrubber::default().key_matches(&other), "{}", other);
             }
             let inner = if normalize_key(&allowed, false) == "password" { "secret" } else { "password" };

@@ -5,6 +5,10 @@
 //! collects every error (`internals::Ctxt`); each macro then checks that data and
 //! generates code that names its runtime through `::telemetry::__private`.
 
+// The shared documentation of the two macros links to items of the facade
+// (`emit`, `record`, `Catalog::check`), which this crate cannot resolve.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod event;
 mod instrumented;
 mod internals;
@@ -12,8 +16,10 @@ mod internals;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
-/// Derives `telemetry::TelemetryEvent` for a struct with named fields that also
-/// derives `serde::Serialize`. See the facade's documentation for the attributes.
+// The same text as the `telemetry` crate's documentation of the derive, so an
+// IDE's hover shows every attribute. Its examples run as the facade's doc tests
+// (they need the facade), not as this crate's (`not(doctest)`).
+#[cfg_attr(not(doctest), doc = include_str!("../docs/derive.md"))]
 #[proc_macro_derive(TelemetryEvent, attributes(telemetry))]
 pub fn derive_telemetry_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -22,8 +28,10 @@ pub fn derive_telemetry_event(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Wraps a function in a `tracing` span and emits one telemetry event per call.
-/// See the facade's documentation for the arguments.
+// The same text as the `telemetry` crate's documentation of the attribute, so
+// an IDE's hover shows every argument. Its examples run as the facade's doc tests
+// (they need the facade), not as this crate's (`not(doctest)`).
+#[cfg_attr(not(doctest), doc = include_str!("../docs/instrumented.md"))]
 #[proc_macro_attribute]
 pub fn instrumented(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);

@@ -254,10 +254,10 @@ impl CatalogTask {
     async fn post(&self, body: Vec<u8>) -> Answer {
         let response = match self.sender.send(&self.url, body).await {
             Ok(response) => response,
-            Err(what) => {
+            Err(failure) => {
                 return Answer::Transient {
                     retry_after: None,
-                    what,
+                    what: failure.to_string(),
                     answered: false,
                 }
             }

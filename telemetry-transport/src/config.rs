@@ -316,6 +316,15 @@ impl PipelineBuilder {
                 reason: format!("scheme {:?}; expected http or https", url.scheme()),
             });
         }
+        if url.scheme() == "https" && !cfg!(feature = "tls") {
+            return Err(ConfigError::BadEndpoint {
+                value: raw,
+                reason: "https needs the `tls` feature (of `telemetry`, or of `telemetry-transport`), \
+                         which is on by default: it was turned off (`default-features = false`); \
+                         enable it, or use an http:// endpoint"
+                    .into(),
+            });
+        }
         if url.host().is_none() {
             return Err(ConfigError::BadEndpoint {
                 value: raw,
@@ -531,6 +540,28 @@ mod tests {
         for (result, expected) in cases {
             let message = result.unwrap_err().to_string();
             assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+        }
+    }
+
+    #[test]
+    fn https_needs_the_tls_feature() {
+        let result = PipelineBuilder::default()
+            .endpoint("https://collector.example/v1/events")
+            .build_config();
+        if cfg!(feature = "tls") {
+            assert_eq!(result.unwrap().endpoint.scheme(), "https");
+        } else {
+            let message = result.unwrap_err().to_string();
+            assert!(
+                message.contains("\"https://collector.example/v1/events\"")
+                    && message.contains("https needs the `tls` feature"),
+                "{message}"
+            );
+            // Plain http needs no TLS.
+            assert!(PipelineBuilder::default()
+                .endpoint("http://127.0.0.1:4318/v1/events")
+                .build_config()
+                .is_ok());
         }
     }
 

@@ -15,13 +15,18 @@
 //! # Ok::<(), telemetry_transport::ConfigError>(())
 //! ```
 //!
+//! For a server, shut the guard down after the server's graceful shutdown, so
+//! every event its last requests emitted is sent: see [`shutdown_signal`].
+//!
 //! Not built yet: OTLP export.
 
 mod backoff;
 mod batch;
 mod catalog;
 mod config;
+mod health;
 mod sender;
+mod signal;
 mod sink;
 mod spool;
 mod stats;
@@ -35,8 +40,9 @@ use telemetry_core::Sink;
 use tokio::sync::mpsc;
 
 pub use config::{ConfigError, PipelineBuilder, PipelineConfig};
+pub use signal::shutdown_signal;
 pub use spool::SpoolSync;
-pub use stats::{Dropped, Rejected, Stats};
+pub use stats::{Dropped, Rejected, Stats, StatsHandle};
 
 use sink::PipelineSink;
 use stats::Counters;
@@ -125,6 +131,7 @@ impl PipelineBuilder {
             queue: queue_tx,
             counters: counters.clone(),
             overflowing: AtomicBool::new(false),
+            warned_closed: AtomicBool::new(false),
         });
         Ok(PipelineGuard {
             running: Some(Running {
@@ -167,6 +174,13 @@ impl PipelineGuard {
         self.counters.snapshot()
     }
 
+    /// A handle that reads the counters without the guard, also after it has
+    /// shut down (emits that came too late are counted in
+    /// `dropped_by_reason.after_shutdown`).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.counters.clone())
+    }
+
     /// Sends everything queued now; `true` if that finished within `timeout`.
     pub fn flush(&self, timeout: Duration) -> bool {
         let Some(running) = &self.running else { return true };
@@ -179,7 +193,10 @@ impl PipelineGuard {
 
     /// Stops taking events, sends what is queued within `timeout`, stops the
     /// worker, and returns the final counters (what could not be sent in time is
-    /// counted as dropped for shutdown).
+    /// counted as dropped for shutdown, and warned of). From then on
+    /// `telemetry::has_sink()` is false (if this pipeline was the process-wide
+    /// sink), and an event emitted anyway is counted
+    /// (`dropped_by_reason.after_shutdown`) and warned of once.
     pub fn shutdown(mut self, timeout: Duration) -> Stats {
         self.stop(timeout);
         self.counters.snapshot()
@@ -208,6 +225,9 @@ impl PipelineGuard {
                 let _ = thread.join();
             }
         }
+        // The closed sink stays installed (as every replaced sink does): an emit
+        // from now on reaches it, and it counts and warns instead of queueing.
+        telemetry_core::close_global_sink(&(running.sink.clone() as Arc<dyn Sink>));
     }
 }
 

@@ -13,6 +13,7 @@ use crate::backoff::{backoff, parse_retry_after, RetryBudget};
 use crate::batch::Batch;
 use crate::catalog::Link;
 use crate::config::{PipelineConfig, MAX_BODY_BYTES};
+use crate::health::{Failure, Health};
 use crate::stats::Counters;
 
 /// What a request's response means for its events.
@@ -28,7 +29,7 @@ enum Response {
     /// 408, 429, 5xx, connect errors, timeouts: retried.
     Transient {
         retry_after: Option<Duration>,
-        what: String,
+        what: Failure,
     },
 }
 
@@ -42,6 +43,8 @@ pub(crate) struct Sender {
     pub refusals_logged: AtomicU64,
     /// Tells the catalog task when delivery comes back after failing.
     pub link: Link,
+    /// Tells the user when delivery fails, and when it comes back.
+    pub health: Health,
 }
 
 impl Sender {
@@ -71,7 +74,11 @@ impl Sender {
                     Counters::add(&self.counters.dropped_shutdown, n);
                     break;
                 }
-                match self.post(&events).await {
+                let response = self.post(&events).await;
+                if !matches!(response, Response::Transient { .. }) {
+                    self.health.answered();
+                }
+                match response {
                     Response::Accepted {
                         duplicates, rejected, ..
                     } => {
@@ -81,6 +88,11 @@ impl Sender {
                         Counters::add(&self.counters.delivered, n - rejected);
                         Counters::add(&self.counters.duplicates, duplicates.min(n - rejected));
                         Counters::add(&self.counters.rejected_by_collector, rejected);
+                        break;
+                    }
+                    Response::Refused { status: 404, .. } => {
+                        Counters::add(&self.counters.rejected_by_collector, n);
+                        self.log_refusal(|| not_found(&self.config.endpoint, n));
                         break;
                     }
                     Response::Refused { status, body } => {
@@ -108,12 +120,18 @@ impl Sender {
                     Response::Transient { .. } if self.past_deadline() => continue,
                     Response::Transient { retry_after, what } => {
                         self.link.failed();
+                        self.health.failed(&what);
                         // Given up after the limit, spool or not: a batch the collector always
                         // fails must not block everything behind it.
                         if started.elapsed() >= self.config.max_retry_elapsed {
                             Counters::add(&self.counters.dropped_gave_up, n);
-                            tracing::warn!(target: "telemetry::transport", events = n, last_error = %what,
-                                "gave up on a batch after retrying for {:?}", self.config.max_retry_elapsed);
+                            let url = &self.config.endpoint;
+                            let total = self.counters.dropped_gave_up.load(Ordering::Relaxed);
+                            tracing::warn!(target: "telemetry::transport", events = n, gave_up_in_all = total,
+                                %url, last_error = %what,
+                                "gave up on a batch of {n} events for {url} after retrying for {:?} (last error: {}); \
+                                 they are dropped ({total} in all, stats.dropped_by_reason.gave_up)",
+                                self.config.max_retry_elapsed, what.cause);
                             break;
                         }
                         attempt += 1;
@@ -181,7 +199,7 @@ impl Sender {
             401 | 403 => Response::Unauthorized { status },
             _ if is_transient(status) => Response::Transient {
                 retry_after: retry_after(&response),
-                what: format!("HTTP {status}"),
+                what: Failure::status(status),
             },
             _ => {
                 let body = response.text().await.unwrap_or_default();
@@ -196,8 +214,8 @@ impl Sender {
     /// POSTs a JSON body to `url` as every request to the collector goes: the
     /// token as `Bearer`, gzip if configured, the request timeout, cut at the
     /// shutdown deadline. `Err` is a transport failure (connect error, timeout,
-    /// deadline), in words for the logs.
-    pub(crate) async fn send(&self, url: &url::Url, body: Vec<u8>) -> Result<reqwest::Response, String> {
+    /// deadline), with its root cause.
+    pub(crate) async fn send(&self, url: &url::Url, body: Vec<u8>) -> Result<reqwest::Response, Failure> {
         let mut request = self
             .client
             .post(url.clone())
@@ -215,8 +233,11 @@ impl Sender {
         };
         // A shutdown that arrives mid-request cuts it at its deadline.
         tokio::select! {
-            result = request.body(body).send() => result.map_err(|e| e.to_string()),
-            _ = deadline_passed(self.deadline.clone(), self.deadline()) => Err("shutdown deadline".into()),
+            result = request.body(body).send() => result.map_err(|e| Failure::of(&e)),
+            _ = deadline_passed(self.deadline.clone(), self.deadline()) => Err(Failure {
+                cause: "shutdown deadline".into(),
+                detail: String::new(),
+            }),
         }
     }
 
@@ -227,6 +248,23 @@ impl Sender {
             tracing::error!(target: "telemetry::transport", occurrences = n, "{}", message());
         }
     }
+}
+
+/// What a 404 to the events endpoint says: where the events went, and where they should.
+fn not_found(endpoint: &url::Url, n: u64) -> String {
+    let mut expected = endpoint.clone();
+    expected.set_path("/v1/events");
+    let fix = match endpoint.path() == "/v1/events" {
+        true => {
+            "the path is right, so check that the endpoint is a telemetry collector (not another service or a proxy)"
+                .to_string()
+        }
+        false => format!("the path should be `/v1/events` (endpoint {expected})"),
+    };
+    format!(
+        "the collector at {endpoint} answered 404 Not Found to a batch of {n} events (counted as rejected): \
+         there is no events endpoint at that URL; {fix}"
+    )
 }
 
 /// Statuses worth retrying (wire-format.md section 3).

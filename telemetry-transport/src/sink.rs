@@ -14,6 +14,8 @@ pub(crate) struct PipelineSink {
     pub counters: Arc<Counters>,
     /// Set while the queue is overflowing: one warning per burst, not per event.
     pub overflowing: AtomicBool,
+    /// Set by the first emit after shutdown: that one warns, the rest are counted.
+    pub warned_closed: AtomicBool,
 }
 
 impl Sink for PipelineSink {
@@ -34,8 +36,23 @@ impl Sink for PipelineSink {
                     );
                 }
             }
-            // The worker is gone (after shutdown): the event can never be sent.
-            Err(mpsc::error::TrySendError::Closed(_)) => Counters::add(&self.counters.dropped_shutdown, 1),
+            // The worker stopped taking events (shutdown): the event can never be sent.
+            Err(mpsc::error::TrySendError::Closed(_)) => self.after_shutdown(),
+        }
+    }
+}
+
+impl PipelineSink {
+    #[cold]
+    fn after_shutdown(&self) {
+        Counters::add(&self.counters.dropped_after_shutdown, 1);
+        if !self.warned_closed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "telemetry::transport",
+                "an event was emitted after the telemetry pipeline shut down: it is dropped, and so is every \
+                 later one (counted in stats.dropped_by_reason.after_shutdown). Keep the PipelineGuard alive \
+                 until the last event is emitted, e.g. shut it down after the server's graceful shutdown"
+            );
         }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub dropped_gave_up: AtomicU64,
     pub dropped_shutdown: AtomicU64,
     pub dropped_spool_full: AtomicU64,
+    pub dropped_after_shutdown: AtomicU64,
     pub spooled: AtomicU64,
     pub replayed: AtomicU64,
     pub catalog_sent: AtomicU64,
@@ -41,6 +42,7 @@ impl Counters {
             gave_up: get(&self.dropped_gave_up),
             shutdown: get(&self.dropped_shutdown),
             spool_full: get(&self.dropped_spool_full),
+            after_shutdown: get(&self.dropped_after_shutdown),
         };
         let delivered = get(&self.delivered);
         let emitted = get(&self.emitted);
@@ -128,10 +130,26 @@ pub struct Dropped {
     pub shutdown: u64,
     /// The spool was at its size cap.
     pub spool_full: u64,
+    /// They were emitted after the pipeline had stopped taking events (its
+    /// guard shut down or dropped); the first one is also a warning.
+    pub after_shutdown: u64,
 }
 
 impl Dropped {
     fn total(&self) -> u64 {
-        self.queue_full + self.gave_up + self.shutdown + self.spool_full
+        self.queue_full + self.gave_up + self.shutdown + self.spool_full + self.after_shutdown
+    }
+}
+
+/// Reads a pipeline's counters without holding its guard, and after it has shut
+/// down (e.g. for a metrics endpoint, or to see what was emitted too late).
+/// From [`PipelineGuard::stats_handle`](crate::PipelineGuard::stats_handle).
+#[derive(Debug, Clone)]
+pub struct StatsHandle(pub(crate) std::sync::Arc<Counters>);
+
+impl StatsHandle {
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        self.0.snapshot()
     }
 }

@@ -66,6 +66,8 @@ pub(crate) struct Worker {
     backlog: VecDeque<EventRecord>,
     batch_deadline: Option<tokio::time::Instant>,
     shutdown: Option<(Instant, std::sync::mpsc::Sender<()>)>,
+    /// When shutdown was asked for (its timeout is its deadline less this).
+    shutdown_asked: Option<Instant>,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
     /// With `spool_dir`: every event goes through it (see `spool`).
     spool: Option<Spool>,
@@ -101,6 +103,7 @@ impl Worker {
             deadline: deadline_tx.subscribe(),
             refusals_logged: Default::default(),
             link: Default::default(),
+            health: crate::health::Health::new(&config.endpoint),
         });
         Worker {
             config,
@@ -118,6 +121,7 @@ impl Worker {
             backlog: VecDeque::new(),
             batch_deadline: None,
             shutdown: None,
+            shutdown_asked: None,
             flushes: Vec::new(),
             spool,
             unflushed: 0,
@@ -172,6 +176,7 @@ impl Worker {
                 self.drain_closed_queue().await;
                 self.send_everything().await;
                 self.report("stopped");
+                self.report_losses();
                 for ack in self.flushes.drain(..) {
                     let _ = ack.send(());
                 }
@@ -195,6 +200,7 @@ impl Worker {
                     }
                     earlier
                 });
+                self.shutdown_asked.get_or_insert_with(Instant::now);
                 self.shutdown = Some((deadline, done));
             }
         }
@@ -422,6 +428,40 @@ impl Worker {
             }
         }
         self.report("sent");
+    }
+
+    /// At the end of shutdown: what could not be sent, as a warning with the counts.
+    fn report_losses(&self) {
+        let s = self.counters.snapshot();
+        let url = &self.config.endpoint;
+        let dropped = s.dropped_by_reason.shutdown;
+        if dropped > 0 {
+            let timeout = self.shutdown_timeout();
+            tracing::warn!(target: "telemetry::transport", dropped, %url,
+                "{dropped} events were still queued or in flight for {url} when shutdown's deadline \
+                 ({timeout:?}) passed, and are dropped (stats.dropped_by_reason.shutdown): give shutdown \
+                 more time, or use a spool");
+        }
+        if self.spool.is_some() && s.pending > 0 {
+            let pending = s.pending;
+            let dir = self
+                .config
+                .spool_dir
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            tracing::warn!(target: "telemetry::transport", pending, %url, spool = %dir,
+                "{pending} events could not be sent to {url} before shutdown's deadline; they stay in the \
+                 spool ({dir}) and are sent at the next start");
+        }
+    }
+
+    /// The timeout the shutdown under way was given (its deadline, from when it was asked).
+    fn shutdown_timeout(&self) -> std::time::Duration {
+        self.shutdown
+            .as_ref()
+            .map(|(deadline, _)| deadline.saturating_duration_since(self.shutdown_asked.unwrap_or(*deadline)))
+            .unwrap_or_default()
     }
 
     fn report(&self, what: &str) {

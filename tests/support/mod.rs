@@ -1,5 +1,6 @@
-//! A `tracing` layer that remembers every span: name, level, target, parent and
-//! recorded fields, for tests that check what subscribers see.
+//! A `tracing` layer that remembers every span (name, level, target, parent and
+//! recorded fields) and every event (level, target, fields, parent span), for
+//! tests that check what subscribers see.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,8 +21,21 @@ pub struct SeenSpan {
     pub declared: Vec<String>,
 }
 
+/// One `tracing` event.
+#[derive(Clone, Debug, Default)]
+#[allow(dead_code)] // not every test binary reads every field
+pub struct SeenEvent {
+    pub level: String,
+    pub target: String,
+    /// The name of the span it happened in (its contextual parent).
+    pub parent: Option<String>,
+    /// The value of that span's `span_id` field, telling calls of one name apart.
+    pub parent_span_id: Option<String>,
+    pub fields: BTreeMap<String, String>,
+}
+
 #[derive(Clone, Default)]
-pub struct SpanLog(pub Arc<Mutex<Vec<SeenSpan>>>);
+pub struct SpanLog(pub Arc<Mutex<Vec<SeenSpan>>>, pub Arc<Mutex<Vec<SeenEvent>>>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 impl Visit for Fields<'_> {
@@ -59,11 +73,32 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for SpanLog {
         let index = ext.get::<Index>().expect("indexed").0;
         values.record(&mut Fields(&mut self.0.lock().unwrap()[index].fields));
     }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let parent = ctx.event_span(event);
+        let mut seen = SeenEvent {
+            level: event.metadata().level().to_string(),
+            target: event.metadata().target().to_string(),
+            parent: parent.as_ref().map(|p| p.name().to_string()),
+            parent_span_id: parent.as_ref().and_then(|p| {
+                let index = p.extensions().get::<Index>()?.0;
+                self.0.lock().unwrap()[index].fields.get("span_id").cloned()
+            }),
+            ..Default::default()
+        };
+        event.record(&mut Fields(&mut seen.fields));
+        self.1.lock().unwrap().push(seen);
+    }
 }
 
 impl SpanLog {
     pub fn spans(&self) -> Vec<SeenSpan> {
         self.0.lock().unwrap().clone()
+    }
+
+    #[allow(dead_code)] // not every test binary reads events
+    pub fn events(&self) -> Vec<SeenEvent> {
+        self.1.lock().unwrap().clone()
     }
 
     /// Runs `f` with a subscriber that logs spans into this log (this thread only).

@@ -3,6 +3,9 @@ use telemetry::instrumented;
 #[instrumented(skip_all)]
 fn missing_event() {}
 
+#[instrumented]
+fn no_arguments_at_all() {}
+
 #[instrumented(event = "oe interact")]
 fn bad_name() {}
 

@@ -15,10 +15,15 @@ pub fn check(cx: &Ctxt, event: &Event) {
 fn check_name(cx: &Ctxt, event: &Event) {
     match &event.name {
         None if event.name_written => {}
-        None => cx.syn_error(syn::Error::new(
-            event.ident.span(),
-            "missing event name: add #[telemetry(event = \"OE_NAME\")] to the struct",
-        )),
+        // On the attribute that lacks it, or on the derive itself: the struct's
+        // name is not what is wrong.
+        None => {
+            let message = "missing event name: add #[telemetry(event = \"OE_NAME\")] to the struct";
+            match event.input.attrs.iter().find(|a| a.path().is_ident("telemetry")) {
+                Some(attr) => cx.error_spanned_by(attr, message),
+                None => cx.syn_error(syn::Error::new(proc_macro2::Span::call_site(), message)),
+            }
+        }
         Some(lit) => {
             let name = lit.value();
             if let Err(e) = validate_event_name(&name) {

@@ -41,9 +41,11 @@ pub fn generate(event: &Event) -> TokenStream {
             fn __telemetry_schema(
                 generator: &mut __tp::schemars::SchemaGenerator,
             ) -> __tp::schemars::Schema {
-                __tp::ObjectSchema::new(generator, #doc)
-                    #(#schema_steps)*
-                    .finish()
+                #[allow(unused_imports)]
+                use __tp::{FieldSchemaChecked as _, FieldSchemaOpen as _};
+                let mut __schema = __tp::ObjectSchema::new(generator, #doc);
+                #(#schema_steps)*
+                __schema.finish()
             }
 
             __tp::inventory::submit! {
@@ -85,8 +87,12 @@ fn key_rules(event: &Event) -> TokenStream {
     quote!(__tp::KeyRules::new(&[#(#redact),*], &[#(#skip),*]) #(#flattened)*)
 }
 
-/// This field's part of the schema; spanned on the type so a missing `JsonSchema`
-/// impl points at it. A redacted field's schema is fixed, so its type needs no impl.
+/// This field's part of the schema, spanned on the type. A redacted field's schema
+/// is fixed, so its type needs no impl. Any other field's is its type's
+/// `JsonSchema` when it has one, else open and marked unchecked (autoref
+/// specialization on `SchemaOf<T>`, see `telemetry_core::private`): a nested type
+/// without `JsonSchema` still compiles, and `Catalog::check` names the fix. A
+/// flattened field's keys join the object, so its type needs `JsonSchema`.
 fn schema_step(event: &Event, field: &Field) -> Option<TokenStream> {
     if field.serde.never_serialized || field.skip.is_some() {
         return None;
@@ -95,15 +101,17 @@ fn schema_step(event: &Event, field: &Field) -> Option<TokenStream> {
     let ty = replace_self(field.ty.to_token_stream(), event.ident);
     let redacted = field.redact.is_some();
     if field.serde.flatten {
-        return Some(quote_spanned!(field.ty.span()=> .flatten::<#ty>(#redacted)));
+        return Some(quote_spanned!(field.ty.span()=> __schema.flatten::<#ty>(#redacted);));
     }
     let key = field.key(&event.serde);
     let required = !field.serde.conditionally_skipped;
     let doc = option_str(field.doc.as_deref());
     if redacted {
-        return Some(quote!(.redacted_field(#key, #required, #doc)));
+        return Some(quote!(__schema.redacted_field(#key, #required, #doc);));
     }
-    Some(quote_spanned!(field.ty.span()=> .field::<#ty>(#key, #required, #doc)))
+    Some(quote_spanned!(field.ty.span()=>
+        (&__tp::SchemaOf::<#ty>::NEW).__telemetry_schema(&mut __schema, #key, #required, #doc);
+    ))
 }
 
 /// `Self` anywhere in `tokens` becomes the struct's name.

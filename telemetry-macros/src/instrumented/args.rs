@@ -49,6 +49,11 @@ pub struct FieldSpec {
     pub format: Format,
     /// The value; for a bare `k`, the binding `k`.
     pub value: Expr,
+    /// A bare `k` (no `= value`): it must name a parameter.
+    pub bare: bool,
+    /// `k = tracing::field::Empty` (or `field::Empty`): declared on the span now,
+    /// filled later by `telemetry::record("k", ..)`; no value is evaluated.
+    pub later: bool,
 }
 
 impl FieldSpec {
@@ -85,6 +90,8 @@ impl Parse for FieldSpec {
                 name,
                 format: Format::Serde,
                 value,
+                bare: true,
+                later: false,
             });
         }
         input.parse::<Token![=]>()?;
@@ -97,12 +104,27 @@ impl Parse for FieldSpec {
         } else {
             Format::Serde
         };
+        let value: Expr = input.parse()?;
+        let later = format == Format::Serde && is_field_empty(&value);
         Ok(FieldSpec {
             name,
             format,
-            value: input.parse()?,
+            value,
+            bare: false,
+            later,
         })
     }
+}
+
+/// `tracing::field::Empty`, `field::Empty`, `::tracing::field::Empty`: tracing's
+/// "declared, recorded later" value. A bare `Empty` is not taken for it (it could
+/// be any type of that name).
+fn is_field_empty(value: &Expr) -> bool {
+    let Expr::Path(p) = value else {
+        return false;
+    };
+    let segments: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    p.qself.is_none() && segments.len() >= 2 && segments.ends_with(&["field".to_string(), "Empty".to_string()])
 }
 
 const KNOWN: &str = "event, name, level, target, skip, skip_all, fields, args, err, ret, crate";

@@ -1,5 +1,6 @@
 //! What `#[instrumented]` checks at compile time, each error on the offending tokens.
 
+use syn::ext::IdentExt;
 use syn::{Ident, ReturnType, Type};
 
 use super::args::Args;
@@ -13,10 +14,11 @@ pub const RESERVED: &[&str] = &["event_type", "uid", "sid", "gdata_id", "trace_i
 pub fn check(cx: &Ctxt, args: &Args, item: &syn::ItemFn, shape: &FnShape, params: &[Ident]) {
     match &args.event {
         None if args.event_written => {}
-        None => cx.error_spanned_by(
-            &item.sig.ident,
+        // On the attribute (the whole `#[instrumented(...)]`), not the function's name.
+        None => cx.syn_error(syn::Error::new(
+            proc_macro2::Span::call_site(),
             "missing event name: write #[instrumented(event = \"OE_NAME\")]",
-        ),
+        )),
         Some(lit) => {
             if let Err(e) = validate_event_name(&lit.value()) {
                 cx.error_spanned_by(lit, e.describe(&lit.value()));
@@ -30,7 +32,7 @@ pub fn check(cx: &Ctxt, args: &Args, item: &syn::ItemFn, shape: &FnShape, params
         );
     }
     check_skips(cx, args, params);
-    check_fields(cx, args);
+    check_fields(cx, args, params);
     if let Some((err, _)) = &args.err {
         check_err_return(cx, err, item, shape);
     }
@@ -65,11 +67,27 @@ fn check_skips(cx: &Ctxt, args: &Args, params: &[Ident]) {
     }
 }
 
-fn check_fields(cx: &Ctxt, args: &Args) {
+fn check_fields(cx: &Ctxt, args: &Args, params: &[Ident]) {
     let mut seen: Vec<String> = Vec::new();
     for field in args.fields.iter().flatten() {
         let key = field.key();
-        if RESERVED.contains(&key.as_str()) {
+        if field.bare && !params.iter().any(|p| p.unraw() == key) {
+            // Fields are evaluated before the body runs, so a bare name can only be
+            // a parameter; anything else is a typo or a field meant for later.
+            let list = if params.is_empty() {
+                "it has none".to_string()
+            } else {
+                let names: Vec<String> = params.iter().map(ToString::to_string).collect();
+                format!("it has: {}", names.join(", "))
+            };
+            cx.syn_error(syn::Error::new(
+                field.span(),
+                format!(
+                    "`fields({key})`: this function has no parameter `{key}` ({list}); to declare a field \
+                     that `telemetry::record(\"{key}\", ..)` fills later, write `{key} = tracing::field::Empty`"
+                ),
+            ));
+        } else if RESERVED.contains(&key.as_str()) {
             cx.syn_error(syn::Error::new(
                 field.span(),
                 format!("`{key}` is recorded by #[instrumented] itself; give this field another name"),

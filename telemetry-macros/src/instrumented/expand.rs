@@ -17,15 +17,32 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
     };
     let prelude = prelude(args, &func, params, &krate);
     let start = start_call(args, &func, params);
+    let ret_span = match shape {
+        FnShape::AsyncTrait { output, .. } => output.as_ref().map(|t| t.span()),
+        _ => written_type(&func.sig.output).map(|t| t.span()),
+    }
+    .unwrap_or_else(Span::call_site);
+    let trace = trace_events(args, ret_span);
     match shape {
         FnShape::Sync => {
             let (block, result) = body_and_result(args, &func);
+            let call = match &trace {
+                Some(trace) => quote!({
+                    let __telemetry_ret = __tp::call_once(move || #block);
+                    {
+                        let __ret = &__telemetry_ret;
+                        #trace
+                    }
+                    __telemetry_ret
+                }),
+                None => quote!(__tp::call_once(move || #block)),
+            };
             func.block = syn::parse_quote!({
                 #prelude
                 let mut __telemetry_call = #start;
                 let __telemetry_ret = {
                     let _entered = __tp::CallFrame::enter_opt(&mut __telemetry_call);
-                    __tp::call_once(move || #block)
+                    #call
                 };
                 if let ::core::option::Option::Some(call) = __telemetry_call {
                     call.finish(&__telemetry_ret, #result);
@@ -35,20 +52,23 @@ pub fn generate(args: &Args, mut func: ItemFn, shape: &FnShape, params: &[Ident]
         }
         FnShape::Async => {
             let (block, result) = body_and_result(args, &func);
+            let trace_closure = trace_closure(trace.as_ref(), written_type(&func.sig.output).as_ref());
             func.block = syn::parse_quote!({
                 #prelude
                 let __telemetry_call = #start;
-                __tp::InstrumentedCall::new(__telemetry_call, async move #block, #result).await
+                __tp::InstrumentedCall::new(__telemetry_call, async move #block, #result, #trace_closure).await
             });
         }
         FnShape::AsyncTrait { stmt, output } => {
-            let result = result_closure(args, output.as_deref().filter(|t| nameable(t)));
+            let output = output.as_deref().filter(|t| nameable(t));
+            let result = result_closure(args, output);
+            let trace_closure = trace_closure(trace.as_ref(), output);
             if let Stmt::Expr(Expr::Call(call), _) = &mut func.block.stmts[*stmt] {
                 let inner = &call.args[0];
                 let wrapped: Expr = syn::parse_quote!(async move {
                     #prelude
                     let __telemetry_call = #start;
-                    __tp::InstrumentedCall::new(__telemetry_call, #inner, #result).await
+                    __tp::InstrumentedCall::new(__telemetry_call, #inner, #result, #trace_closure).await
                 });
                 call.args[0] = wrapped;
             }
@@ -92,16 +112,30 @@ fn nameable(ty: &Type) -> bool {
 /// type the compiler sees but never runs), so the coercions the original body
 /// relied on (`&String` to `&str`, `Box<T>` to `Box<dyn Trait>`) still apply
 /// inside the closure or async block that now holds it.
+///
+/// The body's statements go into that block as they are, never the body's own
+/// block nested inside it: `{ hint; { 42 } }` would fire `unused_braces` on the
+/// user's braces, with a suggestion (`fn v() -> u32 42`) `cargo fix` cannot apply.
 fn with_return_type(block: &syn::Block, ty: Option<&Type>) -> TokenStream {
     match ty {
-        Some(ty) => quote!({
-            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-            if false {
-                let __telemetry_type_hint: #ty = loop {};
-                return __telemetry_type_hint;
+        Some(ty) => {
+            let stmts = &block.stmts;
+            let mut out = quote!({
+                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+                if false {
+                    let __telemetry_type_hint: #ty = loop {};
+                    return __telemetry_type_hint;
+                }
+                #(#stmts)*
+            });
+            // Keep the body's brace spans, so errors about the block point at it.
+            if let Some(proc_macro2::TokenTree::Group(g)) = out.clone().into_iter().next() {
+                let mut group = proc_macro2::Group::new(g.delimiter(), g.stream());
+                group.set_span(block.brace_token.span.join());
+                out = group.into_token_stream();
             }
-            #block
-        }),
+            out
+        }
         None => block.to_token_stream(),
     }
 }
@@ -163,7 +197,9 @@ fn recorded_params<'a>(args: &'a Args, params: &'a [Ident]) -> impl Iterator<Ite
 /// wants the call, that is all, and no field expression is evaluated. Otherwise
 /// each declared field is evaluated once, and its borrows end before the body.
 fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
-    let fields: Vec<_> = args.fields.iter().flatten().collect();
+    let all_fields: Vec<_> = args.fields.iter().flatten().collect();
+    // `k = tracing::field::Empty`: declared on the span, never evaluated.
+    let fields: Vec<_> = all_fields.iter().copied().filter(|f| !f.later).collect();
     // Each binding carries its expression's span, so type errors about it point there.
     let bindings: Vec<Ident> = fields
         .iter()
@@ -178,34 +214,37 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
     // The span: the attribute's own fields, the parameters (as #[instrument] records
     // them: Debug) minus those skipped or overridden by a declared field, and the
     // declared fields, recorded once their values exist.
-    let declared_keys: Vec<String> = fields.iter().map(|f| f.key()).collect();
+    let declared_keys: Vec<String> = all_fields.iter().map(|f| f.key()).collect();
     // A parameter named like one of the attribute's own span fields (`uid`...) is
     // recorded as `arg.uid`, so subscribers never see one name twice.
     let param_fields = recorded_params(args, params)
         .filter(|p| !declared_keys.contains(&p.to_string()))
         .map(|p| {
+            // `Debug` when the type has it, else declared and never recorded.
+            let value = quote!((&__tp::SpanArg(&#p)).__telemetry_span_arg());
             if super::check::RESERVED.contains(&p.to_string().as_str()) {
-                quote!(arg.#p = __tp::tracing::field::debug(&#p))
+                quote!(arg.#p = #value)
             } else {
-                quote!(#p = __tp::tracing::field::debug(&#p))
+                quote!(#p = #value)
             }
         });
-    let declared_fields = fields.iter().map(|f| {
+    // A field declared for later takes the user's own `field::Empty` path, as in
+    // tracing (so an import of `tracing::field` is used, and a wrong path is an error).
+    let declared_fields = all_fields.iter().map(|f| {
         let name = &f.name;
-        quote!(#(#name).* = __tp::tracing::field::Empty)
+        if f.later {
+            let value = &f.value;
+            quote!(#(#name).* = #value)
+        } else {
+            quote!(#(#name).* = __tp::tracing::field::Empty)
+        }
     });
     let event = args.event.as_ref().map(|l| l.value()).unwrap_or_default();
     let name = args
         .name
         .as_ref()
         .map_or_else(|| func.sig.ident.to_string(), |n| n.value());
-    let level = match args.level.as_ref().map_or(Level::Info, |(l, _)| *l) {
-        Level::Trace => quote!(TRACE),
-        Level::Debug => quote!(DEBUG),
-        Level::Info => quote!(INFO),
-        Level::Warn => quote!(WARN),
-        Level::Error => quote!(ERROR),
-    };
+    let level = level_tokens(args);
     let target = match &args.target {
         Some(t) => quote!(#t),
         None => quote!(::core::module_path!()),
@@ -230,7 +269,9 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
             .filter(|p| !declared_keys.contains(&p.to_string()))
             .map(|p| {
                 let key = p.to_string();
-                quote!(__call.field(#key, (&__tp::Arg(&#p)).__telemetry_arg());)
+                quote!(if let ::core::option::Option::Some(v) = (&&__tp::Arg(&#p)).__telemetry_arg() {
+                    __call.field(#key, v);
+                })
             })
             .collect()
     } else {
@@ -238,12 +279,14 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
     };
     let arg_block = (!arg_values.is_empty()).then(|| {
         quote!(if __call.emits() {
-            use __tp::{ArgDebug as _, ArgSerde as _};
+            use __tp::{ArgDebug as _, ArgSerde as _, ArgSkip as _};
             #(#arg_values)*
         })
     });
 
     quote!({
+        #[allow(unused_imports)]
+        use __tp::{SpanArgDebug as _, SpanArgSkip as _};
         let __span = __tp::tracing::span!(
             target: #target,
             __tp::tracing::Level::#level,
@@ -275,14 +318,14 @@ fn start_call(args: &Args, func: &ItemFn, params: &[Ident]) -> TokenStream {
 /// `err` is spanned on the return type, so a non-`Result` return points there.
 fn result_closure(args: &Args, ret_ty: Option<&Type>) -> TokenStream {
     let error = match &args.err {
-        Some((_, format)) => {
+        Some((ident, format)) => {
             let span = ret_ty.map_or_else(Span::call_site, |t| t.span());
-            let f = if *format == Format::Debug {
-                quote!(err_debug)
+            let of = err_of(ident, *format, span);
+            if *format == Format::Debug {
+                quote!(#of.map(|e| ::std::format!("{e:?}")))
             } else {
-                quote!(err_display)
-            };
-            quote_spanned!(span=> __tp::#f(__ret))
+                quote!(#of.map(|e| ::std::string::ToString::to_string(e)))
+            }
         }
         None => quote!(::core::option::Option::None),
     };
@@ -309,4 +352,88 @@ fn result_closure(args: &Args, ret_ty: Option<&Type>) -> TokenStream {
             ret: #ret,
         }
     })
+}
+
+/// `__tp::err_display(__ret)` (or `err_debug`): the function's path is spanned on
+/// `err`, so a missing `Display` is reported there (with the fix, `err(Debug)`);
+/// the argument on the return type, so a return that is no `Result` is reported
+/// there. Both uses (the event, the `tracing` event) write the same tokens, so
+/// rustc reports each mistake once.
+fn err_of(err: &Ident, format: Format, ret_span: Span) -> TokenStream {
+    let f = if format == Format::Debug {
+        quote_spanned!(err.span()=> __tp::err_debug)
+    } else {
+        quote_spanned!(err.span()=> __tp::err_display)
+    };
+    let arg = quote_spanned!(ret_span=> __ret);
+    quote!(#f(#arg))
+}
+
+/// The `tracing` events of `err` and `ret`, as `#[tracing::instrument]` writes
+/// them, run with `__ret: &Return` inside the call's span: an ERROR event with
+/// `error = %e` (`?e` for `err(Debug)`) for a returned `Err`; an event at the
+/// span's level with `return` (the `Ok` value of a `Result`): `?v` for
+/// `ret(Debug)`, the value's JSON for `ret`. Values are computed only when a
+/// subscriber wants the event. `None` without `err` and `ret`.
+fn trace_events(args: &Args, ret_span: Span) -> Option<TokenStream> {
+    if args.err.is_none() && args.ret.is_none() {
+        return None;
+    }
+    let target = match &args.target {
+        Some(t) => quote!(#t),
+        None => quote!(::core::module_path!()),
+    };
+    let level = level_tokens(args);
+    let err = args.err.as_ref().map(|(ident, format)| {
+        let of = err_of(ident, *format, ret_span);
+        let value = if *format == Format::Debug {
+            quote!(?e)
+        } else {
+            quote!(%e)
+        };
+        quote!(if let ::core::option::Option::Some(e) = #of {
+            __tp::tracing::event!(target: #target, __tp::tracing::Level::ERROR, error = #value);
+        })
+    });
+    let ret = args.ret.as_ref().map(|(_, format)| {
+        let value = if *format == Format::Debug {
+            quote!({
+                use __tp::{PlainRetDebug as _, ResultRetDebug as _};
+                __ret.__telemetry_ret_debug()
+            })
+        } else {
+            quote!({
+                use __tp::{PlainRetSerde as _, ResultRetSerde as _};
+                __ret.__telemetry_ret_serde()
+            })
+        };
+        quote!(if __tp::tracing::enabled!(target: #target, __tp::tracing::Level::#level) {
+            if let ::core::option::Option::Some(v) = #value {
+                __tp::tracing::event!(target: #target, __tp::tracing::Level::#level, return = %__tp::ret_text(&v));
+            }
+        })
+    });
+    Some(quote!(#err #ret))
+}
+
+/// The `trace` argument of `InstrumentedCall::new`.
+fn trace_closure(trace: Option<&TokenStream>, ret_ty: Option<&Type>) -> TokenStream {
+    let param = match ret_ty {
+        Some(ty) => quote!(__ret: &#ty),
+        None => quote!(__ret),
+    };
+    match trace {
+        Some(trace) => quote!(|#param| { #trace }),
+        None => quote!(|_| {}),
+    }
+}
+
+fn level_tokens(args: &Args) -> TokenStream {
+    match args.level.as_ref().map_or(Level::Info, |(l, _)| *l) {
+        Level::Trace => quote!(TRACE),
+        Level::Debug => quote!(DEBUG),
+        Level::Info => quote!(INFO),
+        Level::Warn => quote!(WARN),
+        Level::Error => quote!(ERROR),
+    }
 }
