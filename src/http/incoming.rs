@@ -30,7 +30,7 @@ pub(crate) fn read(
                 context = context
                     .with_trace_id(parent.trace_id)
                     .with_parent_span_id(parent.parent_id)
-                    .with_trace_flags(parent.flags.bits());
+                    .with_trace_flags(parent.flags);
                 let tracestate = headers.get_all(TRACESTATE);
                 if tracestate.iter().next().is_some() {
                     match TraceState::parse(tracestate.iter().map(HeaderValue::as_bytes)) {

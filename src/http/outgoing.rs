@@ -2,7 +2,7 @@
 //! `baggage` only to hosts on an allow-list.
 
 use http::header::{HeaderMap, HeaderValue};
-use telemetry_core::propagation::{Baggage, TraceFlags, TraceParent};
+use telemetry_core::propagation::{Baggage, TraceParent};
 use telemetry_core::Context;
 
 use super::{BAGGAGE, BAGGAGE_GDATA_ID, BAGGAGE_SID, BAGGAGE_UID, TRACEPARENT, TRACESTATE};
@@ -37,7 +37,7 @@ pub(crate) fn traceparent_of(ctx: &Context) -> Option<HeaderValue> {
     let parent = TraceParent {
         trace_id: ctx.trace_id(),
         parent_id: ctx.span_id()?,
-        flags: TraceFlags::from_bits(ctx.trace_flags()),
+        flags: ctx.trace_flags(),
     };
     HeaderValue::from_bytes(&parent.to_header_bytes()).ok()
 }
@@ -197,7 +197,7 @@ mod tests {
         let span = SpanId::random();
         let ctx = Context::new()
             .with_span_id(span)
-            .with_trace_flags(0x00)
+            .with_trace_flags(telemetry_core::propagation::TraceFlags::NONE)
             .with_trace_state("vendor=abc");
         let mut headers = HeaderMap::new();
         headers.insert(TRACESTATE, HeaderValue::from_static("stale=1"));

@@ -18,6 +18,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::ids::{SpanId, TraceId};
+use crate::propagation::TraceFlags;
 
 thread_local! {
     static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
@@ -54,7 +55,7 @@ pub struct Context {
     trace_id: TraceId,
     span_id: Option<SpanId>,
     parent_span_id: Option<SpanId>,
-    trace_flags: u8,
+    trace_flags: TraceFlags,
 }
 
 /// The ids and the upstream `tracestate` (passed on unchanged, never parsed per
@@ -102,11 +103,6 @@ impl Ids {
     }
 }
 
-/// The W3C `sampled` trace flag.
-pub const TRACE_FLAG_SAMPLED: u8 = 0x01;
-/// The W3C (Trace Context level 2) `random` trace flag: the trace id's low 7 bytes are random.
-pub const TRACE_FLAG_RANDOM: u8 = 0x02;
-
 impl Default for Context {
     fn default() -> Self {
         Self::new()
@@ -123,7 +119,7 @@ impl Context {
             parent_span_id: None,
             // A trace this process starts is recorded (every event is kept) and
             // its id is random throughout.
-            trace_flags: TRACE_FLAG_SAMPLED | TRACE_FLAG_RANDOM,
+            trace_flags: TraceFlags::SAMPLED | TraceFlags::RANDOM,
         }
     }
 
@@ -215,10 +211,10 @@ impl Context {
         self
     }
 
-    /// The same context with the W3C trace flags set (only `sampled` and
-    /// `random` are kept: the other bits are reserved and must be sent as zero).
-    pub fn with_trace_flags(mut self, flags: u8) -> Self {
-        self.trace_flags = flags & (TRACE_FLAG_SAMPLED | TRACE_FLAG_RANDOM);
+    /// The same context with the W3C trace flags set (from an incoming
+    /// `traceparent`; [`TraceFlags`] keeps only the bits that are defined).
+    pub fn with_trace_flags(mut self, flags: TraceFlags) -> Self {
+        self.trace_flags = flags;
         self
     }
 
@@ -261,7 +257,7 @@ impl Context {
     }
 
     /// The W3C trace flags to send downstream (`sampled` and `random` bits).
-    pub fn trace_flags(&self) -> u8 {
+    pub fn trace_flags(&self) -> TraceFlags {
         self.trace_flags
     }
 
@@ -698,11 +694,14 @@ mod tests {
             .with_uid("u")
             .with_span_id(request)
             .with_trace_state("k=v")
-            .with_trace_flags(0x01);
+            .with_trace_flags(TraceFlags::SAMPLED);
         let child = parent.clone().child(call);
         assert_eq!((child.span_id(), child.parent_span_id()), (Some(call), Some(request)));
         assert_eq!((child.uid(), child.trace_state()), (Some("u"), Some("k=v")));
-        assert_eq!((child.trace_id(), child.trace_flags()), (parent.trace_id(), 0x01));
+        assert_eq!(
+            (child.trace_id(), child.trace_flags()),
+            (parent.trace_id(), TraceFlags::SAMPLED)
+        );
         // A root has no parent; its first span has none either.
         let root = Context::new().child(request);
         assert_eq!((root.span_id(), root.parent_span_id()), (Some(request), None));
@@ -737,9 +736,14 @@ mod tests {
 
     #[test]
     fn trace_flags_keep_only_the_defined_bits_and_an_empty_tracestate_is_none() {
-        assert_eq!(Context::new().trace_flags(), TRACE_FLAG_SAMPLED | TRACE_FLAG_RANDOM);
-        assert_eq!(Context::new().with_trace_flags(0xff).trace_flags(), 0x03);
-        assert_eq!(Context::new().with_trace_flags(0x08).trace_flags(), 0x00);
+        assert_eq!(Context::new().trace_flags(), TraceFlags::SAMPLED | TraceFlags::RANDOM);
+        let from_wire = |bits| {
+            Context::new()
+                .with_trace_flags(TraceFlags::from_bits(bits))
+                .trace_flags()
+                .bits()
+        };
+        assert_eq!((from_wire(0xff), from_wire(0x08)), (0x03, 0x00));
         assert_eq!(Context::new().with_trace_state("").trace_state(), None);
     }
 

@@ -27,10 +27,7 @@ pub use catalog::{
     schema_shape, Catalog, CatalogCheck, CatalogConflicts, CatalogEntry, Conflict, DeclarationReply, DeclaredConflict,
     FieldEntry, KindRegistration, Origin, UncheckedField,
 };
-pub use context::{
-    set_gdata_id, set_sid, set_uid, Context, ContextGuard, FutureExt, WithContext, TRACE_FLAG_RANDOM,
-    TRACE_FLAG_SAMPLED,
-};
+pub use context::{set_gdata_id, set_sid, set_uid, Context, ContextGuard, FutureExt, WithContext};
 pub use data_writer::{DataWriter, KeyRules};
 pub use dispatch::{
     close_global_sink, dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink,
