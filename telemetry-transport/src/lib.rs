@@ -24,13 +24,21 @@ mod backoff;
 mod batch;
 mod catalog;
 mod config;
+mod doorbell;
 mod health;
+mod queue;
 mod sender;
 mod signal;
 mod sink;
 mod spool;
 mod stats;
 mod worker;
+
+/// The atomics `doorbell` is written against: std's here, loom's when
+/// `tests/loom_doorbell.rs` model-checks it.
+mod sync {
+    pub(crate) use std::sync::atomic;
+}
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -90,7 +98,7 @@ impl PipelineBuilder {
             .build()
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         let counters = Arc::new(Counters::default());
-        let (queue_tx, queue_rx) = mpsc::channel(config.queue_capacity);
+        let queue = Arc::new(queue::EventQueue::new(config.queue_capacity));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let shutdown_timeout = config.shutdown_timeout;
         let spool = match &config.spool_dir {
@@ -103,7 +111,7 @@ impl PipelineBuilder {
                         }
                     })?;
                 // Events an earlier process left: counted as emitted (and replayed) here.
-                Counters::add(&counters.emitted, found);
+                counters.emitted.add(found);
                 Counters::add(&counters.replayed, found);
                 Some(spool)
             }
@@ -114,7 +122,7 @@ impl PipelineBuilder {
             config,
             counters.clone(),
             client,
-            queue_rx,
+            queue.clone(),
             control_rx,
             spool,
             deadline_tx.clone(),
@@ -128,7 +136,7 @@ impl PipelineBuilder {
             .spawn(move || runtime.block_on(worker.run()))
             .map_err(|e| ConfigError::Client(format!("cannot start the worker thread: {e}")))?;
         let sink = Arc::new(PipelineSink {
-            queue: queue_tx,
+            queue,
             counters: counters.clone(),
             overflowing: AtomicBool::new(false),
             warned_closed: AtomicBool::new(false),

@@ -1,16 +1,17 @@
 //! The caller's side of the pipeline: a [`Sink`] that counts the event and puts
-//! it on a bounded queue, never blocking, never serializing.
+//! it on a bounded queue, never blocking, never serializing, and almost never
+//! waking the worker (see `doorbell`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use telemetry_core::{EventRecord, Sink};
-use tokio::sync::mpsc;
 
+use crate::queue::{EventQueue, Refused};
 use crate::stats::Counters;
 
 pub(crate) struct PipelineSink {
-    pub queue: mpsc::Sender<EventRecord>,
+    pub queue: Arc<EventQueue>,
     pub counters: Arc<Counters>,
     /// Set while the queue is overflowing: one warning per burst, not per event.
     pub overflowing: AtomicBool,
@@ -20,14 +21,18 @@ pub(crate) struct PipelineSink {
 
 impl Sink for PipelineSink {
     fn accept(&self, record: EventRecord) {
-        Counters::add(&self.counters.emitted, 1);
-        match self.queue.try_send(record) {
-            Ok(()) => {
+        self.counters.emitted.add(1);
+        match self.queue.push(record) {
+            Ok(reclaimed) => {
                 if self.overflowing.load(Ordering::Relaxed) {
                     self.overflowing.store(false, Ordering::Relaxed);
                 }
+                if reclaimed > 0 {
+                    // The worker stopped between this emit's check and its push.
+                    self.after_shutdown(reclaimed);
+                }
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 Counters::add(&self.counters.dropped_queue_full, 1);
                 if !self.overflowing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -37,15 +42,15 @@ impl Sink for PipelineSink {
                 }
             }
             // The worker stopped taking events (shutdown): the event can never be sent.
-            Err(mpsc::error::TrySendError::Closed(_)) => self.after_shutdown(),
+            Err(Refused::Closed) => self.after_shutdown(1),
         }
     }
 }
 
 impl PipelineSink {
     #[cold]
-    fn after_shutdown(&self) {
-        Counters::add(&self.counters.dropped_after_shutdown, 1);
+    fn after_shutdown(&self, events: u64) {
+        Counters::add(&self.counters.dropped_after_shutdown, events);
         if !self.warned_closed.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "telemetry::transport",

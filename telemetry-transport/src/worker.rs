@@ -1,7 +1,9 @@
 //! The worker: its own thread and single-threaded tokio runtime, so delivery
 //! works whatever the caller runs (no runtime, `current_thread`, `Drop`, exit).
 //!
-//! It takes records off the queue, turns each into its wire JSON once (scrub,
+//! It takes records off the queue (sleeping in between until a batch's worth is
+//! queued or the batch's flush deadline passes, so emitting threads almost never
+//! have to wake it: see `doorbell`), turns each into its wire JSON once (scrub,
 //! 64 KiB check), batches them by count, bytes and time (or, with a spool,
 //! appends them to disk), and hands batches to delivery tasks, at most
 //! `max_in_flight` at a time (one with a spool, so its commits stay in order).
@@ -20,6 +22,8 @@ use tokio::task::JoinSet;
 use crate::batch::Batch;
 use crate::catalog::CatalogTask;
 use crate::config::PipelineConfig;
+use crate::doorbell::Listen;
+use crate::queue::EventQueue;
 use crate::sender::Sender;
 use crate::spool::{Cursor, Spool};
 use crate::stats::Counters;
@@ -50,7 +54,7 @@ pub(crate) struct Worker {
     envelope: EnvelopeConfig,
     counters: Arc<Counters>,
     sender: Arc<Sender>,
-    queue: mpsc::Receiver<EventRecord>,
+    queue: Arc<EventQueue>,
     control: mpsc::UnboundedReceiver<Control>,
     deadline_tx: Arc<watch::Sender<Option<Instant>>>,
     in_flight: JoinSet<Delivered>,
@@ -81,7 +85,7 @@ impl Worker {
         config: PipelineConfig,
         counters: Arc<Counters>,
         client: reqwest::Client,
-        queue: mpsc::Receiver<EventRecord>,
+        queue: Arc<EventQueue>,
         control: mpsc::UnboundedReceiver<Control>,
         spool: Option<Spool>,
         deadline_tx: Arc<watch::Sender<Option<Instant>>>,
@@ -142,6 +146,15 @@ impl Worker {
             let deadline = self.batch_deadline;
             let has_slot = self.in_flight.len() < self.max_in_flight;
             let take = self.receive_limit();
+            // Room left in the batch (by count: a batch that fills by bytes first
+            // goes at the wake-up after, or at its deadline).
+            let listen = match deadline {
+                Some(_) if self.spool.is_none() => {
+                    Listen::Threshold(self.config.batch_size.saturating_sub(self.batch.len()))
+                }
+                Some(_) => Listen::Threshold(self.config.batch_size),
+                None => Listen::FirstEvent,
+            };
             tokio::select! {
                 biased;
                 control = self.control.recv() => match control {
@@ -155,11 +168,20 @@ impl Worker {
                 Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => self.settle(done),
                 // Without a slot and with a full batch, stop taking events: the queue
                 // fills and drops are counted (with a spool, events keep going to disk).
-                received = self.queue.recv_many(&mut self.incoming, take), if self.incoming.is_empty() && (has_slot || self.spool.is_some() || !self.batch_full()) => match received {
-                    0 => self.note(Control::Shutdown { deadline: Instant::now(), done: std::sync::mpsc::channel().0 }),
-                    _ => self.add_incoming(),
-                },
-                _ = sleep_until(deadline), if deadline.is_some() && has_slot => self.dispatch(),
+                // A batch under way goes out at its deadline anyway, so until then only
+                // a batch's worth of queued events is worth waking for.
+                _ = self.queue.wait(listen, self.config.flush_interval), if self.incoming.is_empty() && (has_slot || self.spool.is_some() || !self.batch_full()) => {
+                    self.queue.pop_many(&mut self.incoming, take);
+                    self.add_incoming();
+                }
+                _ = sleep_until(deadline), if deadline.is_some() && has_slot => {
+                    // What was queued meanwhile (short of a wake-up's worth) goes too.
+                    if self.incoming.is_empty() {
+                        self.queue.pop_many(&mut self.incoming, take);
+                        self.add_incoming();
+                    }
+                    self.dispatch();
+                }
             }
             self.flush_spool();
             if self.in_flight.len() < self.max_in_flight && (self.batch_full() || self.spool_batch_ready()) {
@@ -173,8 +195,11 @@ impl Worker {
             }
             if self.shutdown.is_some() {
                 self.queue.close();
-                self.drain_closed_queue().await;
+                self.drain_closed_queue();
                 self.send_everything().await;
+                // An emit that passed the open check before the close and pushed
+                // after the last look: taken back here, or by that emitter itself.
+                Counters::add(&self.counters.dropped_shutdown, self.queue.finish());
                 self.report("stopped");
                 self.report_losses();
                 for ack in self.flushes.drain(..) {
@@ -231,7 +256,7 @@ impl Worker {
             // Fill the next batch (a spool takes everything: it is on disk).
             self.add_incoming();
             while self.incoming.is_empty() && (self.spool.is_some() || !self.batch_full()) {
-                match self.backlog.pop_front().or_else(|| self.queue.try_recv().ok()) {
+                match self.backlog.pop_front().or_else(|| self.queue.pop()) {
                     Some(record) => self.add(record),
                     None => break,
                 }
@@ -262,27 +287,19 @@ impl Worker {
         }
     }
 
-    /// After `close`, takes every record still arriving: `recv` (unlike `try_recv`)
-    /// waits for an emitter that had a slot before the close, until the deadline.
-    async fn drain_closed_queue(&mut self) {
-        let deadline = self.shutdown.as_ref().map(|(d, _)| *d).unwrap_or_else(Instant::now);
-        // Those taken before the close go first, in order. Nothing is encoded
-        // here: `send_everything` encodes the backlog a batch at a time, so a
-        // large backlog costs no more than sending it (encoding it all into one
-        // batch made every dispatch copy the rest: quadratic).
+    /// After `close`, takes every record queued. Nothing is encoded here:
+    /// `send_everything` encodes the backlog a batch at a time, so a large
+    /// backlog costs no more than sending it (encoding it all into one batch
+    /// made every dispatch copy the rest: quadratic).
+    fn drain_closed_queue(&mut self) {
+        // Those taken before the close go first, in order.
         self.backlog.extend(std::mem::take(&mut self.incoming));
-        while let Ok(Some(record)) = tokio::time::timeout_at(deadline.into(), self.queue.recv()).await {
+        while let Some(record) = self.queue.pop() {
             self.backlog.push_back(record);
-        }
-        while let Ok(record) = self.queue.try_recv() {
-            drop(record);
-            Counters::add(&self.counters.dropped_shutdown, 1);
         }
     }
 
-    /// How many records to take off the queue at once: taking them together
-    /// releases their queue slots in one step (one lock, not one per record).
-    /// Without a spool, no more than the batch has room for (by count).
+    /// How many records to take off the queue at once. Without a spool, no more than the batch has room for (by count).
     fn receive_limit(&self) -> usize {
         match self.spool {
             Some(_) => RECEIVE_AT_ONCE,
