@@ -52,7 +52,7 @@
 //! Progress lines on stderr give each row's absolute percentiles, its slowest
 //! call, and how many calls took over 50 us (a preemption inside the call).
 //!
-//! Run: `cargo bench --bench paced` (`PACED_SECS=1` for 1 s per row,
+//! Run: `cargo bench --bench paced` (`PACED_SECS=1` for 1 s per row, `PACED_ONLY=emit` for one scenario,
 //! `PACED_RATES=10000,200000` for other rates). Without `--bench` (e.g.
 //! `cargo test --benches`) it runs one short row per scenario.
 //!
@@ -193,9 +193,10 @@ fn context_switches_thread() -> Option<(u64, u64)> {
     None
 }
 
-/// Nanoseconds on CPU of this process's threads whose name starts with
-/// `prefix` (summed), or `None` if there is none.
-fn threads_cpu_ns(prefix: &str) -> Option<u64> {
+/// What `/proc/self/task/<tid>` says of this process's threads whose name
+/// starts with `prefix`, summed: (ns on CPU, context switches), or `None` if
+/// there is no such thread.
+fn threads_usage(prefix: &str) -> Option<(u64, u64)> {
     let mut total = None;
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let path = task.path();
@@ -208,8 +209,21 @@ fn threads_cpu_ns(prefix: &str) -> Option<u64> {
         let on_cpu = std::fs::read_to_string(path.join("schedstat"))
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        // `voluntary_ctxt_switches:` and `nonvoluntary_ctxt_switches:` lines.
+        let switches: u64 = std::fs::read_to_string(path.join("status"))
+            .ok()
+            .map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
         if let Some(ns) = on_cpu {
-            *total.get_or_insert(0) += ns;
+            let t = total.get_or_insert((0, 0));
+            t.0 += ns;
+            t.1 += switches;
         }
     }
     total
@@ -347,7 +361,7 @@ struct Row {
     rate: u64,
     run: Run,
     /// Worker CPU ns over the run, and how it splits (OpenTelemetry).
-    worker: Option<(u64, String)>,
+    worker: Option<Worker>,
     counts: Option<Counts>,
 }
 
@@ -369,20 +383,25 @@ fn scenario(
     workers: &[&str],
     settle: &dyn Fn(),
     mut call: impl FnMut(u64),
-) -> (Run, Option<(u64, String)>) {
+) -> (Run, Option<Worker>) {
     let warm = paced(rate, WARM_UP.min(length), &mut call);
     black_box(warm.samples.len());
     settle();
-    let cpu = |names: &[&str]| names.iter().map(|n| threads_cpu_ns(n)).collect::<Vec<_>>();
-    let before = cpu(workers);
+    let usage = |names: &[&str]| names.iter().map(|n| threads_usage(n)).collect::<Vec<_>>();
+    let before = usage(workers);
     let run = paced(rate, length, &mut call);
     settle();
-    let after = cpu(workers);
+    let after = usage(workers);
     let per_thread: Vec<Option<u64>> = before
         .iter()
         .zip(&after)
-        .map(|(b, a)| Some(a.as_ref()? - b.as_ref()?))
+        .map(|(b, a)| Some(a.as_ref()?.0 - b.as_ref()?.0))
         .collect();
+    let switches: u64 = before
+        .iter()
+        .zip(&after)
+        .filter_map(|(b, a)| Some(a.as_ref()?.1 - b.as_ref()?.1))
+        .sum();
     let worker = (!workers.is_empty() && per_thread.iter().any(Option::is_some)).then(|| {
         let total: u64 = per_thread.iter().flatten().sum();
         let split = if workers.len() > 1 {
@@ -398,7 +417,11 @@ fn scenario(
         } else {
             String::new()
         };
-        (total, split)
+        Worker {
+            cpu_ns: total,
+            split,
+            switches,
+        }
     });
     let slow = run.samples.len() - run.samples.partition_point(|&ns| ns <= 50_000);
     eprintln!(
@@ -411,6 +434,16 @@ fn scenario(
         run.cs_caller,
     );
     (run, worker)
+}
+
+/// What the delivery threads did during a scenario.
+struct Worker {
+    /// ns on CPU, all of them.
+    cpu_ns: u64,
+    /// The split per thread, when there are several.
+    split: String,
+    /// Their context switches.
+    switches: u64,
 }
 
 fn short_name(comm: &str) -> &'static str {
@@ -441,9 +474,9 @@ fn per_1k(count: u64, calls: u64) -> String {
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| scenario | rate/s | p50 | p99 | p99.9 | cs/1k calls (process) | cs/1k (caller, of which voluntary) | worker ns/event | behind: max / end | emitted / delivered / dropped |\n",
+        "| scenario | rate/s | p50 | p99 | p99.9 | cs/1k calls (process) | cs/1k (caller, of which voluntary) | cs/1k (caller + worker) | worker ns/event | behind: max / end | emitted / delivered / dropped |\n",
     );
-    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for row in rows {
         let plain = rows
             .iter()
@@ -456,8 +489,13 @@ fn table(rows: &[Row]) -> String {
                 format!("{:+}", row.run.pct(p) as i64 - plain.run.pct(p) as i64)
             }
         };
+        let caller = row.run.cs_caller.map_or(0, |(v, i)| v + i);
+        let pipeline = match &row.worker {
+            Some(w) => per_1k(caller + w.switches, row.run.calls()),
+            None => per_1k(caller, row.run.calls()),
+        };
         let worker = match &row.worker {
-            Some((total, split)) => format!("{}{split}", total / row.run.calls().max(1)),
+            Some(w) => format!("{}{}", w.cpu_ns / row.run.calls().max(1), w.split),
             None if row.scenario == "plain" || row.scenario == "tracing_json" => "-".into(),
             None => "n/a".into(),
         };
@@ -471,7 +509,7 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
             row.scenario,
             row.rate,
             cell(0.50),
@@ -486,6 +524,7 @@ fn table(rows: &[Row]) -> String {
                     per_1k(v, row.run.calls())
                 )
             ),
+            pipeline,
             worker,
             ns(row.run.max_behind),
             ns(row.run.end_behind),
@@ -535,6 +574,9 @@ fn main() {
         secs > 0.0 && rates.iter().all(|&r| r > 0),
         "PACED_SECS and PACED_RATES must be positive"
     );
+    // `PACED_ONLY=emit,instrumented`: only those rows (and `plain`, the baseline), e.g. under `perf record`.
+    let only = env("PACED_ONLY");
+    let want = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|w| w.trim() == name));
     let length = Duration::from_secs_f64(secs);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
 
@@ -571,73 +613,81 @@ fn main() {
             counts: None,
         });
 
-        let before = pipeline.stats();
-        let (run, worker) = scenario("emit", rate, length, &[OUR_WORKER], &flush_ours, |i| {
-            telemetry::emit(click(black_box(i)))
-        });
-        let counts = delta(our_counts(before), our_counts(pipeline.stats()));
-        rows.push(Row {
-            scenario: "emit",
-            rate,
-            run,
-            worker,
-            counts: Some(counts),
-        });
+        if want("emit") {
+            let before = pipeline.stats();
+            let (run, worker) = scenario("emit", rate, length, &[OUR_WORKER], &flush_ours, |i| {
+                telemetry::emit(click(black_box(i)))
+            });
+            let counts = delta(our_counts(before), our_counts(pipeline.stats()));
+            rows.push(Row {
+                scenario: "emit",
+                rate,
+                run,
+                worker,
+                counts: Some(counts),
+            });
+        }
 
-        let before = pipeline.stats();
-        let (run, worker) = scenario("instrumented", rate, length, &[OUR_WORKER], &flush_ours, |i| {
-            black_box(instrumented_call(black_box(i), black_box("label")));
-        });
-        let counts = delta(our_counts(before), our_counts(pipeline.stats()));
-        rows.push(Row {
-            scenario: "instrumented",
-            rate,
-            run,
-            worker,
-            counts: Some(counts),
-        });
+        if want("instrumented") {
+            let before = pipeline.stats();
+            let (run, worker) = scenario("instrumented", rate, length, &[OUR_WORKER], &flush_ours, |i| {
+                black_box(instrumented_call(black_box(i), black_box("label")));
+            });
+            let counts = delta(our_counts(before), our_counts(pipeline.stats()));
+            rows.push(Row {
+                scenario: "instrumented",
+                rate,
+                run,
+                worker,
+                counts: Some(counts),
+            });
+        }
 
-        let json = tracing_subscriber::fmt().json().with_writer(std::io::sink).finish();
-        let (run, _) = tracing::subscriber::with_default(json, || {
-            scenario("tracing_json", rate, length, &[], &nothing, |i| {
-                black_box(traced_call(black_box(i), black_box("label")));
-            })
-        });
-        rows.push(Row {
-            scenario: "tracing_json",
-            rate,
-            run,
-            worker: None,
-            counts: None,
-        });
+        if want("tracing_json") {
+            let json = tracing_subscriber::fmt().json().with_writer(std::io::sink).finish();
+            let (run, _) = tracing::subscriber::with_default(json, || {
+                scenario("tracing_json", rate, length, &[], &nothing, |i| {
+                    black_box(traced_call(black_box(i), black_box("label")));
+                })
+            });
+            rows.push(Row {
+                scenario: "tracing_json",
+                rate,
+                run,
+                worker: None,
+                counts: None,
+            });
+        }
 
-        let exported = otel.exported.load(Ordering::Relaxed);
-        let flush_otel = || otel.flush();
-        let mut emitted = 0u64;
-        let (run, worker) = scenario(
-            "otel_logs",
-            rate,
-            length,
-            &[OTEL_PROCESSOR, OTEL_HTTP],
-            &flush_otel,
-            |i| {
-                emitted += 1;
-                otel.emit(black_box(i))
-            },
-        );
-        let delivered = otel.exported.load(Ordering::Relaxed) - exported;
-        rows.push(Row {
-            scenario: "otel_logs",
-            rate,
-            run,
-            worker,
-            counts: Some(Counts {
-                emitted,
-                delivered,
-                dropped: emitted.saturating_sub(delivered),
-                pending: 0,
-            }),
-        });
+        if want("otel_logs") {
+            let exported = otel.exported.load(Ordering::Relaxed);
+            let flush_otel = || otel.flush();
+            let mut emitted = 0u64;
+            let (run, worker) = scenario(
+                "otel_logs",
+                rate,
+                length,
+                &[OTEL_PROCESSOR, OTEL_HTTP],
+                &flush_otel,
+                |i| {
+                    emitted += 1;
+                    otel.emit(black_box(i))
+                },
+            );
+            let delivered = otel.exported.load(Ordering::Relaxed) - exported;
+            rows.push(Row {
+                scenario: "otel_logs",
+                rate,
+                run,
+                worker,
+                counts: Some(Counts {
+                    emitted,
+                    delivered,
+                    dropped: emitted.saturating_sub(delivered),
+                    pending: 0,
+                }),
+            });
+        }
     }
 
     println!();

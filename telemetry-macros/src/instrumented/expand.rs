@@ -145,6 +145,7 @@ fn prelude(args: &Args, func: &ItemFn, params: &[Ident], krate: &TokenStream) ->
     let event = args.event.as_ref().map(|l| l.value()).unwrap_or_default();
     let function = func.sig.ident.to_string();
     let declared = declared_keys(args, params);
+    let field_count = declared.len();
     let line = quote_spanned!(func.sig.ident.span()=> ::core::line!());
     quote! {
         #[allow(unused_imports)]
@@ -153,6 +154,7 @@ fn prelude(args: &Args, func: &ItemFn, params: &[Ident], krate: &TokenStream) ->
             kind: __tp::EventKind::new(#event, 1),
             function: #function,
             module: ::core::module_path!(),
+            fields: #field_count,
         };
         __tp::inventory::submit! {
             __tp::KindRegistration {
