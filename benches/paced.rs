@@ -33,6 +33,8 @@
 //! loopback server's count too) and the calling thread's own (of which voluntary:
 //! the call blocked, on a lock or a syscall; involuntary ones are preemptions,
 //! and when a call wakes a worker the kernel may run it on the caller's core);
+//! the calling thread's plus the delivery threads' (`/proc/self/task/<tid>/status`:
+//! what the pipeline costs in switches, without the in-process collector's);
 //! the worker's CPU per event (`/proc/self/task/<tid>/schedstat`: for ours the
 //! thread named `telemetry-transport`, for OpenTelemetry its batch processor
 //! thread plus the runtime thread of reqwest's blocking client, which does the

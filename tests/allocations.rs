@@ -1,13 +1,15 @@
-//! `emit` never allocates beyond the event itself: with no sink, nothing; with a
-//! sink, exactly one allocation (the box holding the typed event). Counted with a
-//! global allocator, in its own test binary so nothing else runs concurrently.
+//! What the caller's thread allocates. `emit`: nothing without a sink, nothing
+//! with one for an event of up to 96 bytes (kept inside the record), one box for
+//! a larger one. An instrumented call: nothing without fields, one allocation
+//! with them (the field list; short text is kept inline). Counted with a global
+//! allocator, in its own test binary so nothing else runs concurrently.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
 
 use serde::Serialize;
-use telemetry::{Context, EventRecord, Sink, TelemetryEvent};
+use telemetry::{instrumented, Context, EventRecord, Sink, TelemetryEvent};
 
 struct Counting;
 
@@ -44,6 +46,29 @@ struct Click {
     item_id: u64,
 }
 
+/// Larger than a record keeps inline.
+#[derive(TelemetryEvent, Serialize)]
+#[telemetry(event = "AL_LARGE")]
+struct Large {
+    a: String,
+    b: String,
+    c: String,
+    d: String,
+    e: String,
+}
+
+#[instrumented(event = "AL_PLAIN_CALL")]
+#[inline(never)]
+fn no_fields(x: u64) -> u64 {
+    x + 1
+}
+
+#[instrumented(event = "AL_CALL", fields(n = x, model = label))]
+#[inline(never)]
+fn two_fields(x: u64, label: &str) -> u64 {
+    x + label.len() as u64
+}
+
 /// Keeps the record alive past the measurement, so only the emit's own work counts.
 struct Keep(std::sync::Mutex<Vec<EventRecord>>);
 impl Sink for Keep {
@@ -74,10 +99,41 @@ fn emit_allocates_nothing_without_a_sink_and_only_the_event_with_one() {
         telemetry::emit(click()); // first use initializes thread-locals (rng, slots)
         assert_eq!(
             allocations_in(|| telemetry::emit(click())),
-            1,
+            0,
             "emit in the current context"
         );
-        assert_eq!(allocations_in(|| ctx.emit(click())), 1, "ctx.emit");
+        assert_eq!(allocations_in(|| ctx.emit(click())), 0, "ctx.emit");
+        let large = Large {
+            a: String::new(),
+            b: String::new(),
+            c: String::new(),
+            d: String::new(),
+            e: String::new(),
+        };
+        assert!(std::mem::size_of::<Large>() > 96);
+        assert_eq!(allocations_in(|| telemetry::emit(large)), 1, "a large event is boxed");
     });
-    assert_eq!(sink.0.lock().unwrap().len(), 3);
+    assert_eq!(sink.0.lock().unwrap().len(), 4);
+}
+
+#[test]
+fn an_instrumented_call_allocates_only_its_field_list() {
+    let sink = Arc::new(Keep(std::sync::Mutex::new(Vec::with_capacity(16))));
+    let _guard = Context::new().with_uid("user_123").enter();
+    telemetry::with_sink(sink.clone(), || {
+        no_fields(1); // first use initializes thread-locals and the clock
+        two_fields(1, "warm-up");
+        assert_eq!(allocations_in(|| assert_eq!(no_fields(1), 2)), 0, "no fields");
+        assert_eq!(
+            allocations_in(|| assert_eq!(two_fields(1, "small-1"), 8)),
+            1,
+            "two fields, one of them short text"
+        );
+    });
+    let records = sink.0.lock().unwrap();
+    assert_eq!(records.len(), 4);
+    let envelope = records[3].to_envelope(&Default::default()).unwrap();
+    let fields = &envelope.event_data["fields"];
+    assert_eq!(fields["model"], "small-1", "{fields:?}");
+    assert_eq!(fields["n"], 1, "{fields:?}");
 }

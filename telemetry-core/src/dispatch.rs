@@ -210,7 +210,7 @@ pub fn dispatch_payload<P: EventPayload>(make: impl FnOnce() -> P, context: impl
 pub(crate) fn dispatch_payload_at<P: EventPayload>(payload: P, context: Option<Context>, at: Timestamp) {
     if any_receiver() {
         with_current_sink(|sink| {
-            let record = EventRecord::new_at(Box::new(payload), context, at);
+            let record = EventRecord::of(payload, context, at);
             if panic::catch_unwind(AssertUnwindSafe(|| sink.accept(record))).is_err() {
                 report_sink_panic();
             }
@@ -221,7 +221,7 @@ pub(crate) fn dispatch_payload_at<P: EventPayload>(payload: P, context: Option<C
 #[inline(never)]
 fn dispatch_to_sink<P: EventPayload>(make: impl FnOnce() -> P, context: impl FnOnce() -> Option<Context>) {
     with_current_sink(|sink| {
-        let record = EventRecord::new(Box::new(make()), context());
+        let record = EventRecord::of(make(), context(), Timestamp::now());
         // A sink runs in the caller's request path: its bug must not become the caller's panic.
         if panic::catch_unwind(AssertUnwindSafe(|| sink.accept(record))).is_err() {
             report_sink_panic();

@@ -205,7 +205,8 @@ impl std::error::Error for EventError {
 /// One emitted event, as a sink receives it: the payload still typed, plus what
 /// had to be captured at emit time.
 pub struct EventRecord {
-    payload: Box<dyn EventPayload>,
+    // Inline when small: no allocation per emit (see `payload`).
+    payload: crate::payload::Payload,
     event_id: uuid::Uuid,
     timestamp: Timestamp,
     context: Option<Context>,
@@ -230,6 +231,17 @@ impl EventRecord {
 
     /// A record of `payload` that happened at `timestamp`, with a fresh UUIDv7 id.
     pub fn new_at(payload: Box<dyn EventPayload>, context: Option<Context>, timestamp: Timestamp) -> Self {
+        Self::with_payload(crate::payload::Payload::boxed(payload), context, timestamp)
+    }
+
+    /// A record of a typed payload, kept inline in the record when it is small
+    /// (what `emit` and `#[instrumented]` use).
+    #[inline]
+    pub(crate) fn of<P: EventPayload>(payload: P, context: Option<Context>, timestamp: Timestamp) -> Self {
+        Self::with_payload(crate::payload::Payload::new(payload), context, timestamp)
+    }
+
+    fn with_payload(payload: crate::payload::Payload, context: Option<Context>, timestamp: Timestamp) -> Self {
         EventRecord {
             payload,
             event_id: new_event_id(timestamp.unix_millis_saturating()),

@@ -2,8 +2,8 @@
 //!
 //! Fields are captured on the caller's thread, so capturing must be cheap: the
 //! common values (numbers, booleans, short text) are kept as they are, with no
-//! allocation for numbers and one for text; anything else is serialized once to
-//! JSON text. Parsing into `event_data` happens on the sink's worker.
+//! allocation for numbers and text up to 22 bytes ([`FieldText`]), one for longer
+//! text; anything else is serialized once to JSON text. Parsing into `event_data` happens on the sink's worker.
 
 use serde::ser::{Impossible, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -25,7 +25,7 @@ pub enum FieldValue {
     /// An `f64`.
     F64(f64),
     /// Text.
-    Str(Box<str>),
+    Str(FieldText),
     /// Anything else, as JSON text.
     Json(Box<RawValue>),
 }
@@ -44,7 +44,7 @@ impl FieldValue {
     }
 
     /// Text as a field value.
-    pub fn text(text: impl Into<Box<str>>) -> Self {
+    pub fn text(text: impl Into<FieldText>) -> Self {
         FieldValue::Str(text.into())
     }
 
@@ -61,6 +61,84 @@ impl FieldValue {
             FieldValue::Str(s) => Value::String(s.to_string()),
             FieldValue::Json(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
         }
+    }
+}
+
+/// The text of a [`FieldValue::Str`]: up to 22 bytes kept inline (a model name,
+/// an id, an enum variant: no allocation on the caller's thread), longer text
+/// boxed. Reads as a `str`.
+///
+/// ```
+/// # use telemetry_core::FieldText;
+/// let short = FieldText::from("small-1");
+/// assert_eq!(&*short, "small-1");
+/// let long = FieldText::from("a".repeat(100));
+/// assert_eq!(long.len(), 100);
+/// ```
+#[derive(Clone)]
+pub struct FieldText(TextRepr);
+
+/// The most bytes kept inline: with the length, 23 bytes, which with the tag
+/// keeps `FieldText` as small as a `Box<str>` plus one word.
+const INLINE_TEXT: usize = 22;
+
+#[derive(Clone)]
+enum TextRepr {
+    Inline { len: u8, bytes: [u8; INLINE_TEXT] },
+    Boxed(Box<str>),
+}
+
+impl std::ops::Deref for FieldText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.0 {
+            // Always valid: the bytes were copied whole from a `str` (never cut).
+            TextRepr::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            TextRepr::Boxed(text) => text,
+        }
+    }
+}
+
+impl From<&str> for FieldText {
+    fn from(text: &str) -> Self {
+        if text.len() <= INLINE_TEXT {
+            let mut bytes = [0; INLINE_TEXT];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            FieldText(TextRepr::Inline {
+                len: text.len() as u8,
+                bytes,
+            })
+        } else {
+            FieldText(TextRepr::Boxed(text.into()))
+        }
+    }
+}
+
+impl From<String> for FieldText {
+    fn from(text: String) -> Self {
+        if text.len() <= INLINE_TEXT {
+            FieldText::from(text.as_str())
+        } else {
+            FieldText(TextRepr::Boxed(text.into_boxed_str()))
+        }
+    }
+}
+
+impl From<Box<str>> for FieldText {
+    fn from(text: Box<str>) -> Self {
+        FieldText(TextRepr::Boxed(text))
+    }
+}
+
+impl std::fmt::Debug for FieldText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for FieldText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
     }
 }
 
@@ -150,7 +228,7 @@ impl Serializer for ScalarCapture {
         serialize_u64(u64) => FieldValue::U64;
         serialize_f32(f32) => FieldValue::F32;
         serialize_f64(f64) => FieldValue::F64;
-        serialize_char(char) => |v: char| FieldValue::Str(v.to_string().into());
+        serialize_char(char) => |v: char| FieldValue::Str(FieldText::from(&*v.encode_utf8(&mut [0; 4])));
         serialize_str(&str) => |v: &str| FieldValue::Str(v.into());
     }
 
@@ -240,12 +318,35 @@ mod tests {
         Slow(u8),
     }
 
+    proptest! {
+        #[test]
+        fn text_reads_back_as_it_was_written_inline_or_boxed(text in "\\PC{0,40}") {
+            let kept = FieldText::from(text.as_str());
+            prop_assert_eq!(&*kept, text.as_str());
+            prop_assert_eq!(matches!(kept.0, TextRepr::Inline { .. }), text.len() <= INLINE_TEXT);
+            prop_assert_eq!(&*FieldText::from(text.clone()), text.as_str());
+            prop_assert_eq!(&*FieldText::from(text.clone().into_boxed_str()), text.as_str());
+        }
+    }
+
+    #[test]
+    fn a_field_is_as_small_as_before_inline_text() {
+        // Two declared fields stay within a small allocation (see `CallSite::fields`).
+        assert!(
+            std::mem::size_of::<FieldValue>() <= 32,
+            "{}",
+            std::mem::size_of::<FieldValue>()
+        );
+        assert_eq!(std::mem::size_of::<FieldText>(), 24);
+    }
+
     #[test]
     fn scalars_are_kept_and_everything_else_becomes_json_text() {
         assert_eq!(FieldValue::capture(&42u32), FieldValue::U64(42));
         assert_eq!(FieldValue::capture(&-1i8), FieldValue::I64(-1));
         assert_eq!(FieldValue::capture(&true), FieldValue::Bool(true));
         assert_eq!(FieldValue::capture("hi"), FieldValue::Str("hi".into()));
+        assert_eq!(FieldValue::capture(&'é'), FieldValue::Str("é".into()));
         assert_eq!(FieldValue::capture(&Some(3u8)), FieldValue::U64(3));
         assert_eq!(FieldValue::capture(&None::<u8>), FieldValue::Null);
         assert_eq!(FieldValue::capture(&Mode::Fast), FieldValue::Str("Fast".into()));

@@ -14,6 +14,7 @@ mod event;
 mod field_value;
 mod ids;
 mod name;
+mod payload;
 mod scrub;
 mod timestamp;
 
@@ -34,7 +35,7 @@ pub use dispatch::{
 };
 pub use envelope::{default_service_name, Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES, SDK};
 pub use event::{EventDataError, EventError, EventKind, EventPayload, EventRecord, TelemetryEvent};
-pub use field_value::FieldValue;
+pub use field_value::{FieldText, FieldValue};
 pub use ids::{IdParseError, SpanId, TraceId};
 pub use name::{validate_event_name, EventNameError, MAX_EVENT_NAME_LEN};
 pub use scrub::{Scrubber, REDACTED};
