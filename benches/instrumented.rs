@@ -11,7 +11,10 @@
 //! - `telemetry/collecting_sink_in_context`: `#[instrumented]` with a collecting sink
 //!   and a request context entered, no subscriber (target: under 250 ns);
 //! - `telemetry/collecting_sink_2_fields_1_record`: the same with two declared
-//!   fields and one `telemetry::record` in the body (values serialized on the caller).
+//!   fields and one `telemetry::record` in the body (values serialized on the caller);
+//! - `telemetry/collecting_sink_in_context_filtered_subscriber`: the first with a
+//!   subscriber whose filter (`Targets`) leaves this crate's spans out: it should
+//!   cost what the no-subscriber row costs.
 //!
 //! Run: `cargo bench --bench instrumented && python3 benches/medians.py call plain_call`.
 
@@ -157,6 +160,20 @@ fn with_sink(c: &mut Criterion) {
             i += 1;
             with_telemetry_fields(black_box(i), "label")
         })
+    });
+    // A subscriber whose filter turns this crate's spans off: the call should
+    // cost what it costs with no subscriber (the span's interest is cached per
+    // callsite), not what a recorded span costs.
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let filtered = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::Targets::new().with_target("some_other_crate", tracing::Level::TRACE));
+    tracing::subscriber::with_default(filtered, || {
+        g.bench_function("telemetry_collecting_sink_in_context_filtered_subscriber", |b| {
+            b.iter(|| {
+                i += 1;
+                with_telemetry(black_box(i), "label")
+            })
+        });
     });
     g.finish();
 }

@@ -41,7 +41,7 @@ const CLOSED: u8 = 4;
 
 /// What the sleeping worker waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Listen {
+pub enum Listen {
     /// Any event.
     FirstEvent,
     /// The queue holding this many events.

@@ -52,6 +52,14 @@ pub use signal::shutdown_signal;
 pub use spool::SpoolSync;
 pub use stats::{Dropped, Rejected, Stats, StatsHandle};
 
+/// The queue and its wake protocol, for `benches/queue.rs` (which measures them
+/// against tokio's `mpsc`): not a public API, may change at any time.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::doorbell::Listen;
+    pub use crate::queue::{EventQueue, Refused};
+}
+
 use sink::PipelineSink;
 use stats::Counters;
 use worker::{Control, Worker};

@@ -21,14 +21,14 @@ use tokio::sync::Notify;
 use crate::doorbell::{AfterPush, Doorbell, Listen};
 
 /// Why a push did not enqueue.
-pub(crate) enum Refused {
+pub enum Refused {
     /// The queue is at capacity.
     Full,
     /// The pipeline shut down.
     Closed,
 }
 
-pub(crate) struct EventQueue {
+pub struct EventQueue {
     ring: ArrayQueue<EventRecord>,
     bell: Doorbell,
     ringer: Notify,
