@@ -3,7 +3,7 @@
 //! A lock-free ring (`crossbeam`'s `ArrayQueue`: a push is one compare-and-swap
 //! on the tail, on a cache line of its own) and a [`Doorbell`] that decides when
 //! a push must wake the worker: almost never (see `doorbell`). Measured against
-//! tokio's `mpsc` in `benches/paced.rs` and `telemetry-transport/benches/pipeline.rs`:
+//! tokio's `mpsc` in `benches/queue.rs` (and, in the whole pipeline, `benches/pipeline.rs`):
 //! `mpsc` wakes its receiver on the first send after every drain, a system call
 //! on the caller's path for about one event in three at 100k events/s.
 //!
