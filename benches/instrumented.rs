@@ -14,7 +14,9 @@
 //!   fields and one `telemetry::record` in the body (values serialized on the caller);
 //! - `telemetry/collecting_sink_in_context_filtered_subscriber`: the first with a
 //!   subscriber whose filter (`Targets`) leaves this crate's spans out: it should
-//!   cost what the no-subscriber row costs.
+//!   cost what the no-subscriber row costs plus the filter's interest check, which
+//!   `tracing/filtered_subscriber` (`#[tracing::instrument]` under the same
+//!   subscriber) measures.
 //!
 //! Run: `cargo bench --bench instrumented && python3 benches/medians.py call plain_call`.
 
@@ -172,6 +174,14 @@ fn with_sink(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 with_telemetry(black_box(i), "label")
+            })
+        });
+        // The same subscriber's cost to `#[tracing::instrument]`: the interest
+        // check both pay.
+        g.bench_function("tracing_filtered_subscriber", |b| {
+            b.iter(|| {
+                i += 1;
+                with_tracing(black_box(i), "label")
             })
         });
     });
