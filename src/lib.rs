@@ -52,8 +52,8 @@
 /// with `#[schemars(crate = "telemetry::schemars")]` needs no dependency of your own.
 pub use telemetry_core::private::schemars;
 pub use telemetry_core::{
-    catalog, emit, has_sink, record, set_gdata_id, set_global_sink, set_sid, set_uid, sink_panics, testing,
-    validate_event_name, with_sink, Catalog, CatalogConflicts, CatalogEntry, Conflict, Context, ContextGuard,
+    catalog, emit, has_sink, payload_panics, record, set_gdata_id, set_global_sink, set_sid, set_uid, sink_panics,
+    testing, validate_event_name, with_sink, Catalog, CatalogConflicts, CatalogEntry, Conflict, Context, ContextGuard,
     DataWriter, Envelope, EnvelopeConfig, EventDataError, EventError, EventKind, EventNameError, EventPayload,
     EventRecord, FieldEntry, FutureExt, KeyRules, Origin, Outcome, Scrubber, Sink, Source, SpanId, TelemetryEvent,
     Timestamp, TraceId, WithContext, WithSink, MAX_EVENT_BYTES, REDACTED, SDK,

@@ -236,15 +236,41 @@ pub fn sink_panics() -> u64 {
     SINK_PANICS.load(Ordering::Relaxed)
 }
 
+/// Counts one occurrence in `counter`; `Some(count)` when it is worth a log
+/// line (the 1st, 2nd, 4th, 8th... occurrence: rate-limited, never silent).
+fn count_and_sample(counter: &AtomicU64) -> Option<u64> {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    n.is_power_of_two().then_some(n)
+}
+
 #[cold]
 fn report_sink_panic() {
-    let n = SINK_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
-    // Rate-limited: the 1st, 2nd, 4th, 8th... occurrence.
-    if n.is_power_of_two() {
+    if let Some(n) = count_and_sample(&SINK_PANICS) {
         tracing::error!(
             target: "telemetry",
             panics = n,
             "a telemetry sink panicked in accept(); the event was dropped and the caller went on"
+        );
+    }
+}
+
+static PAYLOAD_PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times an event's own code panicked while a sink wrote it
+/// (`Serialize`, `write_event_data`) or dropped it (`Drop`). Each panic is
+/// caught: the sink goes on, and an event whose data could not be written is
+/// rejected (counted by the sink, e.g. the pipeline's `rejected_by_reason.invalid`).
+pub fn payload_panics() -> u64 {
+    PAYLOAD_PANICS.load(Ordering::Relaxed)
+}
+
+#[cold]
+pub(crate) fn report_payload_panic(during: &'static str) {
+    if let Some(n) = count_and_sample(&PAYLOAD_PANICS) {
+        tracing::error!(
+            target: "telemetry",
+            panics = n,
+            "an event panicked while {during}; the panic was caught (telemetry::payload_panics())"
         );
     }
 }

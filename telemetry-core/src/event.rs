@@ -129,12 +129,18 @@ pub enum EventDataError {
     Serialize(serde_json::Error),
     /// The value serialized to something other than a JSON object; holds the JSON type.
     NotAnObject(&'static str),
+    /// Writing it panicked (a bug in its `Serialize` or `write_event_data`): the
+    /// panic is caught, so a sink's worker survives it, and the event is rejected.
+    Panicked,
 }
 
 impl fmt::Display for EventDataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EventDataError::Serialize(e) => write!(f, "serialization failed: {e}"),
+            EventDataError::Panicked => f.write_str(
+                "writing event_data panicked (a bug in the event's Serialize or write_event_data); the event is rejected",
+            ),
             EventDataError::NotAnObject(t) => write!(
                 f,
                 "event_data must serialize to a JSON object, got {t} (check #[serde(transparent)] or a custom Serialize impl)"
@@ -147,7 +153,7 @@ impl std::error::Error for EventDataError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             EventDataError::Serialize(e) => Some(e),
-            EventDataError::NotAnObject(_) => None,
+            EventDataError::NotAnObject(_) | EventDataError::Panicked => None,
         }
     }
 }
@@ -307,9 +313,17 @@ impl EventRecord {
         head.write_open(out);
         let written = {
             let mut writer = DataWriter::new(out, config.scrubber());
-            self.payload
-                .write_event_data(&mut writer)
-                .and_then(|()| writer.finished())
+            // User code (a `Serialize` impl) runs here, on a sink's worker: its
+            // panic becomes this event's error, and the bytes are taken back below.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.payload
+                    .write_event_data(&mut writer)
+                    .and_then(|()| writer.finished())
+            }))
+            .unwrap_or_else(|_| {
+                crate::dispatch::report_payload_panic("writing its event_data");
+                Err(EventDataError::Panicked)
+            })
         };
         if let Err(source) = written {
             out.truncate(start);

@@ -31,7 +31,8 @@ pub use catalog::{
 pub use context::{set_gdata_id, set_sid, set_uid, Context, ContextGuard, FutureExt, WithContext};
 pub use data_writer::{DataWriter, KeyRules};
 pub use dispatch::{
-    close_global_sink, dispatch_payload, emit, has_sink, set_global_sink, sink_panics, with_sink, Sink, WithSink,
+    close_global_sink, dispatch_payload, emit, has_sink, payload_panics, set_global_sink, sink_panics, with_sink, Sink,
+    WithSink,
 };
 pub use envelope::{default_service_name, Envelope, EnvelopeConfig, Source, MAX_EVENT_BYTES, SDK};
 pub use event::{EventDataError, EventError, EventKind, EventPayload, EventRecord, TelemetryEvent};

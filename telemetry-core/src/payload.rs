@@ -10,9 +10,10 @@
 //! functions standing in for the trait object's vtable; a larger one is boxed as
 //! before.
 
-use std::cell::Cell;
+use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::mem::{align_of, size_of, MaybeUninit};
+use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::data_writer::DataWriter;
 use crate::event::{EventDataError, EventKind, EventPayload};
@@ -22,9 +23,19 @@ use crate::event::{EventDataError, EventKind, EventPayload};
 /// the record and the pipeline's queue slots grow by this much.
 pub(crate) const INLINE_BYTES: usize = 96;
 
-/// Inline storage, aligned for any payload of alignment 8 or less.
+/// Inline storage, aligned for any payload of alignment 8 or less. In an
+/// `UnsafeCell`: a payload may mutate itself through `&self` (a `Cell`, a
+/// `Mutex`, a `OnceLock` cache), which bytes reached through a shared reference
+/// could not allow. It also makes `Payload` `!Sync`, as the boxed trait object
+/// it replaces was (`EventPayload` only requires `Send`).
 #[repr(C, align(8))]
-struct Inline([MaybeUninit<u8>; INLINE_BYTES]);
+struct Inline(UnsafeCell<[MaybeUninit<u8>; INLINE_BYTES]>);
+
+impl Inline {
+    fn ptr(&self) -> *mut u8 {
+        self.0.get().cast()
+    }
+}
 
 /// What a trait object's vtable would hold, for one payload type.
 struct Table {
@@ -49,16 +60,13 @@ impl<P: EventPayload> TableOf<P> {
 
 enum Repr {
     Inline { data: Inline, table: &'static Table },
-    Boxed(Box<dyn EventPayload>),
+    // Dropped by `Payload`'s `Drop`, which catches a panic of the payload's.
+    Boxed(ManuallyDrop<Box<dyn EventPayload>>),
 }
 
 /// A typed payload, inline or boxed.
 pub(crate) struct Payload {
     repr: Repr,
-    // The bytes of an inline payload are `Sync` by themselves; the payload may
-    // not be (`EventPayload` only requires `Send`), and neither was the boxed
-    // trait object this replaces.
-    _not_sync: PhantomData<Cell<()>>,
 }
 
 impl Payload {
@@ -68,31 +76,29 @@ impl Payload {
         if !TableOf::<P>::FITS {
             return Self::boxed(Box::new(payload));
         }
-        let mut data = Inline([MaybeUninit::uninit(); INLINE_BYTES]);
+        let data = Inline(UnsafeCell::new([MaybeUninit::uninit(); INLINE_BYTES]));
         // SAFETY: `FITS` says `P` fits in `data` and needs no more alignment
         // than `data` has; from here on `data` owns the `P`, dropped by `Drop`.
-        unsafe { data.0.as_mut_ptr().cast::<P>().write(payload) };
+        unsafe { data.ptr().cast::<P>().write(payload) };
         Payload {
             repr: Repr::Inline {
                 data,
                 table: TableOf::<P>::TABLE,
             },
-            _not_sync: PhantomData,
         }
     }
 
     /// A payload already boxed (what `EventRecord::new` takes).
     pub fn boxed(payload: Box<dyn EventPayload>) -> Self {
         Payload {
-            repr: Repr::Boxed(payload),
-            _not_sync: PhantomData,
+            repr: Repr::Boxed(ManuallyDrop::new(payload)),
         }
     }
 
     pub fn kind(&self) -> &'static EventKind {
         match &self.repr {
             // SAFETY: `data` holds a live value of the type `table` was made for.
-            Repr::Inline { data, table } => unsafe { (table.kind)(data.0.as_ptr().cast()) },
+            Repr::Inline { data, table } => unsafe { (table.kind)(data.ptr()) },
             Repr::Boxed(payload) => payload.kind(),
         }
     }
@@ -100,7 +106,7 @@ impl Payload {
     pub fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> {
         match &self.repr {
             // SAFETY: as in `kind`.
-            Repr::Inline { data, table } => unsafe { (table.write)(data.0.as_ptr().cast(), out) },
+            Repr::Inline { data, table } => unsafe { (table.write)(data.ptr(), out) },
             Repr::Boxed(payload) => payload.write_event_data(out),
         }
     }
@@ -113,10 +119,21 @@ impl Payload {
 }
 
 impl Drop for Payload {
+    /// Drops the payload; a panic in its `Drop` is caught and reported, never
+    /// passed on: records are dropped by sinks and the pipeline's worker, which
+    /// must not die of an event's bug.
     fn drop(&mut self) {
-        if let Repr::Inline { data, table } = &mut self.repr {
+        let dropped = match &mut self.repr {
             // SAFETY: `data` holds a live value of `table`'s type, dropped only here.
-            unsafe { (table.drop)(data.0.as_mut_ptr().cast()) };
+            Repr::Inline { data, table } => catch_unwind(AssertUnwindSafe(|| unsafe { (table.drop)(data.ptr()) })),
+            // SAFETY: taken once, here, and never used again.
+            Repr::Boxed(payload) => {
+                let payload = unsafe { ManuallyDrop::take(payload) };
+                catch_unwind(AssertUnwindSafe(move || drop(payload)))
+            }
+        };
+        if dropped.is_err() {
+            crate::dispatch::report_payload_panic("drop");
         }
     }
 }
@@ -213,6 +230,89 @@ mod tests {
         assert!(p.is_inline());
         drop(p);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_payload_may_mutate_itself_through_shared_references() {
+        // A cache filled on first write: legal for any `EventPayload`, so the
+        // inline bytes must allow it (miri checks this test).
+        struct Lazy {
+            calls: std::cell::Cell<u32>,
+            cache: std::sync::Mutex<Option<u32>>,
+        }
+        impl EventPayload for Lazy {
+            fn kind(&self) -> &'static EventKind {
+                const KIND: EventKind = EventKind::new("LAZY", 1);
+                &KIND
+            }
+            fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> {
+                self.calls.set(self.calls.get() + 1);
+                let n = *self.cache.lock().unwrap().get_or_insert(self.calls.get());
+                out.serialize(&serde_json::json!({ "n": n }))
+            }
+        }
+        let p = Payload::new(Lazy {
+            calls: std::cell::Cell::new(0),
+            cache: std::sync::Mutex::new(None),
+        });
+        assert!(p.is_inline());
+        assert_eq!(data(&p), r#"{"n":1}"#);
+        assert_eq!(data(&p), r#"{"n":1}"#);
+    }
+
+    #[test]
+    fn a_panic_in_a_payloads_drop_is_caught_and_counted() {
+        struct Bomb<const N: usize>([u8; N]);
+        impl<const N: usize> EventPayload for Bomb<N> {
+            fn kind(&self) -> &'static EventKind {
+                const KIND: EventKind = EventKind::new("BOMB", 1);
+                &KIND
+            }
+            fn write_event_data(&self, out: &mut DataWriter<'_>) -> Result<(), EventDataError> {
+                out.serialize(&serde_json::Map::new())
+            }
+        }
+        impl<const N: usize> Drop for Bomb<N> {
+            fn drop(&mut self) {
+                panic!("a payload's Drop panicked");
+            }
+        }
+        let before = crate::dispatch::payload_panics();
+        let inline = Payload::new(Bomb([0; 8]));
+        let boxed = Payload::new(Bomb([0; 200]));
+        assert!(inline.is_inline() && !boxed.is_inline());
+        drop(inline);
+        drop(boxed);
+        assert!(crate::dispatch::payload_panics() >= before + 2);
+    }
+
+    #[test]
+    fn a_panic_while_writing_event_data_is_that_events_error_and_leaves_no_bytes() {
+        struct Broken;
+        impl EventPayload for Broken {
+            fn kind(&self) -> &'static EventKind {
+                const KIND: EventKind = EventKind::new("BROKEN", 1);
+                &KIND
+            }
+            fn write_event_data(&self, _: &mut DataWriter<'_>) -> Result<(), EventDataError> {
+                panic!("a buggy Serialize impl");
+            }
+        }
+        let record = crate::event::EventRecord::of(Broken, None, crate::Timestamp::now());
+        let mut out = b"[previous events,".to_vec();
+        let err = record.encode_into(&Default::default(), &mut out).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::event::EventError::Data {
+                    source: EventDataError::Panicked,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(out, b"[previous events,", "the partial event was taken back");
+        assert!(err.to_string().contains("BROKEN"), "{err}");
     }
 
     #[test]

@@ -59,6 +59,12 @@ impl EventQueue {
         if !self.bell.accepting() {
             return Err(Refused::Closed);
         }
+        // The doorbell's no-lost-wake-up argument needs this push ordered before
+        // the state load in `after_push`: `ArrayQueue::push` publishes the slot
+        // with a SeqCst compare-and-swap on the tail (crossbeam-queue 0.3.14,
+        // `push_or_else`), which with the SeqCst load is enough; a fence here
+        // would cost every emit a full barrier for nothing. Re-check on a
+        // crossbeam-queue upgrade.
         if self.ring.push(record).is_err() {
             return Err(Refused::Full);
         }

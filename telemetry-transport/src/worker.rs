@@ -389,6 +389,11 @@ impl Worker {
                 match spool.read_batch(self.config.batch_size, self.config.batch_bytes) {
                     Ok((events, end)) if !events.is_empty() => {
                         let n = events.len() as u64;
+                        // Fewer than a batch left on disk go as soon as this one
+                        // settles, not at the next emit (the deadline waits for a slot).
+                        if spool.unread() > 0 {
+                            self.batch_deadline = Some(tokio::time::Instant::now());
+                        }
                         (
                             Batch::from_events(events.iter().map(Vec::as_slice)),
                             Some((start, end, n)),

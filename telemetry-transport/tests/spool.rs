@@ -84,7 +84,21 @@ async fn an_outage_fills_the_spool_not_the_queue_and_everything_arrives_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_left_at_shutdown_are_sent_by_the_next_start() {
-    let dir = temp_dir("restart");
+    restart_sends_what_was_left("restart", 300, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_shorter_than_a_batch_is_sent_too_without_a_new_event() {
+    // 250 left with batches of 100: two full batches, then 50 that must not wait
+    // for the next emit (they did: nothing set the next batch's deadline).
+    restart_sends_what_was_left("restart-tail", 250, Some(100)).await;
+}
+
+/// A first pipeline spools `events` it cannot send and shuts down; a second one
+/// on the same directory (batches of `batch_size`) sends them all with no flush
+/// and no new event.
+async fn restart_sends_what_was_left(name: &str, events: u64, batch_size: Option<usize>) {
+    let dir = temp_dir(name);
     let port = refused_port();
     let first = Pipeline::builder()
         .endpoint(format!("http://127.0.0.1:{port}/v1/events"))
@@ -92,35 +106,36 @@ async fn events_left_at_shutdown_are_sent_by_the_next_start() {
         .start()
         .unwrap();
     telemetry_core::with_sink(first.sink().unwrap(), || {
-        (0..300).for_each(|n| telemetry_core::emit(Numbered::new(n)))
+        (0..events).for_each(|n| telemetry_core::emit(Numbered::new(n)))
     });
     let stats = first.shutdown(Duration::from_millis(500));
     invariant(&stats);
     assert_eq!(
         (stats.dropped, stats.pending, stats.spooled),
-        (0, 300, 300),
+        (0, events, events),
         "kept on disk: {stats:?}"
     );
 
     let collector = support::start(port).await;
-    let second = Pipeline::builder()
-        .endpoint(collector.url())
-        .spool_dir(&dir)
-        .start()
-        .unwrap();
+    let mut second = Pipeline::builder().endpoint(collector.url()).spool_dir(&dir);
+    if let Some(size) = batch_size {
+        second = second.batch_size(size);
+    }
+    let second = second.start().unwrap();
     // No flush and no new event: the replayed ones go out on their own.
     let waited = std::time::Instant::now();
-    while second.stats().delivered < 300 && waited.elapsed() < Duration::from_secs(20) {
+    while second.stats().delivered < events && waited.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(second.stats().delivered, events, "{:?}", second.stats());
     let stats = second.shutdown(Duration::from_secs(5));
     invariant(&stats);
     assert_eq!(
         (stats.replayed, stats.delivered, stats.pending),
-        (300, 300, 0),
+        (events, events, 0),
         "{stats:?}"
     );
-    assert_eq!(stored_ns(&collector), (0..300).collect());
+    assert_eq!(stored_ns(&collector), (0..events).collect());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
