@@ -146,11 +146,20 @@ impl Worker {
             let deadline = self.batch_deadline;
             let has_slot = self.in_flight.len() < self.max_in_flight;
             let take = self.receive_limit();
-            // Room left in the batch (by count: a batch that fills by bytes first
-            // goes at the wake-up after, or at its deadline).
+            // Room left in the batch, by count or by bytes, whichever is less (the
+            // bytes of queued events are not known until encoded: estimated from
+            // the batch's average, plus one; a low estimate only wakes early).
             let listen = match deadline {
                 Some(_) if self.spool.is_none() => {
-                    Listen::Threshold(self.config.batch_size.saturating_sub(self.batch.len()))
+                    let by_count = self.config.batch_size.saturating_sub(self.batch.len());
+                    let by_bytes = match self.batch.len() {
+                        0 => by_count,
+                        n => {
+                            let average = (self.batch.bytes() / n).max(1);
+                            self.config.batch_bytes.saturating_sub(self.batch.bytes()) / average + 1
+                        }
+                    };
+                    Listen::Threshold(by_count.min(by_bytes))
                 }
                 Some(_) => Listen::Threshold(self.config.batch_size),
                 None => Listen::FirstEvent,
