@@ -146,24 +146,7 @@ impl Worker {
             let deadline = self.batch_deadline;
             let has_slot = self.in_flight.len() < self.max_in_flight;
             let take = self.receive_limit();
-            // Room left in the batch, by count or by bytes, whichever is less (the
-            // bytes of queued events are not known until encoded: estimated from
-            // the batch's average, plus one; a low estimate only wakes early).
-            let listen = match deadline {
-                Some(_) if self.spool.is_none() => {
-                    let by_count = self.config.batch_size.saturating_sub(self.batch.len());
-                    let by_bytes = match self.batch.len() {
-                        0 => by_count,
-                        n => {
-                            let average = (self.batch.bytes() / n).max(1);
-                            self.config.batch_bytes.saturating_sub(self.batch.bytes()) / average + 1
-                        }
-                    };
-                    Listen::Threshold(by_count.min(by_bytes))
-                }
-                Some(_) => Listen::Threshold(self.config.batch_size),
-                None => Listen::FirstEvent,
-            };
+            let listen = self.wake_for();
             tokio::select! {
                 biased;
                 control = self.control.recv() => match control {
@@ -306,6 +289,29 @@ impl Worker {
         while let Some(record) = self.queue.pop() {
             self.backlog.push_back(record);
         }
+    }
+
+    /// What is worth waking for: with nothing batched, the first event; with a
+    /// batch under way (it goes out at its deadline anyway), what completes it.
+    /// That is the room left by count or by bytes, whichever is less. Queued
+    /// events' bytes are unknown until encoded, so they are estimated from the
+    /// batch's average, plus one; a low estimate only wakes early.
+    fn wake_for(&self) -> Listen {
+        if self.batch_deadline.is_none() {
+            return Listen::FirstEvent;
+        }
+        if self.spool.is_some() {
+            return Listen::Threshold(self.config.batch_size);
+        }
+        let by_count = self.config.batch_size.saturating_sub(self.batch.len());
+        let by_bytes = match self.batch.len() {
+            0 => by_count,
+            n => {
+                let average = (self.batch.bytes() / n).max(1);
+                self.config.batch_bytes.saturating_sub(self.batch.bytes()) / average + 1
+            }
+        };
+        Listen::Threshold(by_count.min(by_bytes))
     }
 
     /// How many records to take off the queue at once. Without a spool, no more than the batch has room for (by count).
