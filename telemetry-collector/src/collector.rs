@@ -10,8 +10,9 @@ use tokio::sync::oneshot;
 use crate::http::{auth::Token, router, AppState};
 use crate::plan::FixedPlan;
 use crate::stats::{CollectorStats, Counters};
+use crate::store::postgres::{PostgresConfig, PostgresStore};
 use crate::store::sqlite::{Durability, SqliteConfig, SqliteStore};
-use crate::store::{Store, StoreError};
+use crate::store::{Database, Store, StoreError};
 
 /// Why a collector did not start.
 #[derive(Debug)]
@@ -34,7 +35,7 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::NoDatabase => f.write_str("no database: give one with .db(path) or --db"),
+            StartError::NoDatabase => f.write_str("no database: give one with .db(path or postgres:// URL) or --db"),
             StartError::Store(e) => write!(f, "{e}"),
             StartError::Plan(e) => f.write_str(e),
             StartError::Listen { addr, reason } => write!(f, "cannot listen on {addr}: {reason}"),
@@ -47,7 +48,7 @@ impl std::error::Error for StartError {}
 /// Settings of a collector; start it with [`CollectorBuilder::start`].
 #[derive(Debug, Clone)]
 pub struct CollectorBuilder {
-    db: Option<PathBuf>,
+    db: Option<Database>,
     listen: String,
     token: Option<String>,
     plan: Option<PathBuf>,
@@ -55,12 +56,16 @@ pub struct CollectorBuilder {
     writer_queue: usize,
     rejected_max_bytes: u64,
     rejected_retention: Duration,
+    retain: Option<Duration>,
     max_concurrent_requests: usize,
+    pg_pool_size: usize,
+    pg_writers: usize,
 }
 
 impl Default for CollectorBuilder {
     fn default() -> Self {
         let defaults = SqliteConfig::new("");
+        let pg = PostgresConfig::new("");
         CollectorBuilder {
             db: None,
             listen: "127.0.0.1:4318".into(),
@@ -70,15 +75,32 @@ impl Default for CollectorBuilder {
             writer_queue: defaults.writer_queue,
             rejected_max_bytes: defaults.rejected_max_bytes,
             rejected_retention: defaults.rejected_retention,
+            retain: None,
             max_concurrent_requests: 16,
+            pg_pool_size: pg.pool_size,
+            pg_writers: pg.writers,
         }
     }
 }
 
 impl CollectorBuilder {
-    /// The SQLite database file (created when missing). Required.
-    pub fn db(mut self, path: impl Into<PathBuf>) -> Self {
-        self.db = Some(path.into());
+    /// Where events are stored. Required. A path (or `sqlite://PATH`) is a
+    /// SQLite file, created when missing; `postgres://user@host/db` is a
+    /// PostgreSQL database that several collectors can share (see [`Database`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), telemetry_collector::StartError> {
+    /// use telemetry_collector::Collector;
+    /// let embedded = Collector::builder().db("telemetry.db").listen("127.0.0.1:0").start().await?;
+    /// let shared = Collector::builder()
+    ///     .db("postgres://collector@db.internal/telemetry")
+    ///     .listen("0.0.0.0:4318")
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn db(mut self, db: impl Into<Database>) -> Self {
+        self.db = Some(db.into());
         self
     }
 
@@ -106,7 +128,7 @@ impl CollectorBuilder {
         self
     }
 
-    /// Requests waiting for the writer before the collector answers 503 (default 64).
+    /// Requests waiting for a writer before the collector answers 503 (default 64).
     pub fn writer_queue(mut self, batches: usize) -> Self {
         self.writer_queue = batches;
         self
@@ -131,6 +153,28 @@ impl CollectorBuilder {
         self
     }
 
+    /// How long events are kept (default: for ever). PostgreSQL drops whole
+    /// day partitions past it; SQLite deletes the rows in slices. Checked at
+    /// start and every hour, by the event's time.
+    pub fn retain(mut self, period: Duration) -> Self {
+        self.retain = Some(period);
+        self
+    }
+
+    /// PostgreSQL only: connections in the pool (default 8), shared by the
+    /// writers and the reads.
+    pub fn pg_pool_size(mut self, connections: usize) -> Self {
+        self.pg_pool_size = connections;
+        self
+    }
+
+    /// PostgreSQL only: transactions writing at once (default 3), each
+    /// storing every batch waiting when it starts.
+    pub fn pg_writers(mut self, writers: usize) -> Self {
+        self.pg_writers = writers;
+        self
+    }
+
     /// Opens the store, binds the address and serves until [`Collector::shutdown`].
     /// Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Collector, StartError> {
@@ -139,15 +183,32 @@ impl CollectorBuilder {
             Some(path) => Some(FixedPlan::load(path).map_err(StartError::Plan)?),
             None => None,
         };
-        let store = SqliteStore::open(SqliteConfig {
-            path: db.clone(),
-            durability: self.durability,
-            writer_queue: self.writer_queue,
-            rejected_max_bytes: self.rejected_max_bytes,
-            rejected_retention: self.rejected_retention,
-        })
-        .map_err(StartError::Store)?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn Store> = match &db {
+            Database::Sqlite(path) => Arc::new(
+                SqliteStore::open(SqliteConfig {
+                    path: path.clone(),
+                    durability: self.durability,
+                    writer_queue: self.writer_queue,
+                    rejected_max_bytes: self.rejected_max_bytes,
+                    rejected_retention: self.rejected_retention,
+                    retain: self.retain,
+                })
+                .map_err(StartError::Store)?,
+            ),
+            Database::Postgres(url) => Arc::new(
+                PostgresStore::open(PostgresConfig {
+                    pool_size: self.pg_pool_size,
+                    writers: self.pg_writers,
+                    writer_queue: self.writer_queue,
+                    rejected_max_bytes: self.rejected_max_bytes,
+                    rejected_retention: self.rejected_retention,
+                    retain: self.retain,
+                    ..PostgresConfig::new(url.clone())
+                })
+                .await
+                .map_err(StartError::Store)?,
+            ),
+        };
         let listener = tokio::net::TcpListener::bind(&self.listen)
             .await
             .map_err(|reason| StartError::Listen {
@@ -178,7 +239,7 @@ impl CollectorBuilder {
                 tracing::error!(target: "telemetry_collector", error = %e, "the server stopped");
             }
         });
-        tracing::info!(target: "telemetry_collector", %addr, db = %db.display(), "collector listening");
+        tracing::info!(target: "telemetry_collector", %addr, db = %db, "collector listening");
         Ok(Collector {
             addr,
             url: format!("http://{addr}"),
@@ -208,7 +269,7 @@ impl CollectorBuilder {
 pub struct Collector {
     addr: SocketAddr,
     url: String,
-    db: PathBuf,
+    db: Database,
     counters: Arc<Counters>,
     store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
@@ -231,9 +292,14 @@ impl Collector {
         self.addr
     }
 
-    /// The database file.
-    pub fn db_path(&self) -> &Path {
+    /// Where it stores events.
+    pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The SQLite file, when it stores into one.
+    pub fn db_path(&self) -> Option<&Path> {
+        self.db.sqlite_path()
     }
 
     /// This process's counters now.

@@ -6,7 +6,7 @@ mod support;
 use std::io::Write as _;
 
 use serde_json::{json, Value};
-use support::{answer, event, request, TestCollector};
+use support::{answer, event, request, Backend, TestCollector};
 use telemetry_collector::MAX_BODY_BYTES;
 
 async fn post_raw(c: &TestCollector, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Value) {
@@ -33,9 +33,8 @@ fn padded_request(len: usize) -> Vec<u8> {
     body
 }
 
-#[tokio::test]
-async fn accepted_then_duplicates_within_a_batch_and_across_requests() {
-    let c = TestCollector::start().await;
+async fn accepted_then_duplicates_within_a_batch_and_across_requests(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     let (status, body) = c.post_events(&request(vec![event(1), event(2), event(1)])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"accepted": 2, "duplicates": 1, "rejected": []}));
@@ -46,11 +45,10 @@ async fn accepted_then_duplicates_within_a_batch_and_across_requests() {
     assert_eq!(c.get("/v1/stats").await["stored"]["events"], 3);
 }
 
-#[tokio::test]
-async fn duplicates_are_recognised_after_a_restart() {
-    let c = TestCollector::start().await;
+async fn duplicates_are_recognised_after_a_restart(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     c.post_events(&request(vec![event(1), event(2)])).await;
-    let db = c.collector.db_path().to_path_buf();
+    let db = c.collector.database().clone();
     c.collector.shutdown().await;
     let again = telemetry_collector::Collector::builder()
         .db(&db)
@@ -73,9 +71,8 @@ async fn duplicates_are_recognised_after_a_restart() {
     again.shutdown().await;
 }
 
-#[tokio::test]
-async fn each_bad_event_is_rejected_with_its_reason_and_kept_with_its_raw_json() {
-    let c = TestCollector::start().await;
+async fn each_bad_event_is_rejected_with_its_reason_and_kept_with_its_raw_json(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     let mut bad_type = event(2);
     bad_type["event_type"] = json!("oe interact");
     let mut bad_time = event(3);
@@ -215,12 +212,10 @@ async fn the_token_guards_writes_and_reads() {
     assert_eq!(c.collector.stats().unauthorized, 2);
 }
 
-#[tokio::test]
-async fn a_writer_that_falls_behind_answers_503_with_retry_after() {
-    let c = TestCollector::start_with(|b| b.writer_queue(1)).await;
+async fn a_writer_that_falls_behind_answers_503_with_retry_after(backend: Backend) {
+    let c = TestCollector::start_with_on(backend, |b| b.writer_queue(1)).await;
     // Another process holding the database's write lock: the writer waits, its queue fills.
-    let lock = rusqlite::Connection::open(c.collector.db_path()).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let lock = c.hold_writes().await;
     let post = |round: u64| {
         let http = c.http.clone();
         let url = c.url("/v1/events");
@@ -257,7 +252,7 @@ async fn a_writer_that_falls_behind_answers_503_with_retry_after() {
     }
     assert_eq!(busy, 3, "{:?}", c.collector.stats());
     assert!(!waiting.is_empty(), "the writer's own batch waits, it is never refused");
-    lock.execute_batch("COMMIT").unwrap();
+    lock.release().await;
     // Those that waited are stored once the lock goes (or, if one was slow to
     // come back, were refused like the others: counted either way).
     let mut ok = 0;
@@ -274,11 +269,9 @@ async fn a_writer_that_falls_behind_answers_503_with_retry_after() {
     assert_eq!(c.get("/v1/stats").await["stored"]["events"], ok * 10);
 }
 
-#[tokio::test]
-async fn a_client_that_goes_away_does_not_make_the_counters_drift() {
-    let c = TestCollector::start().await;
-    let lock = rusqlite::Connection::open(c.collector.db_path()).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+async fn a_client_that_goes_away_does_not_make_the_counters_drift(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
+    let lock = c.hold_writes().await;
     let impatient = reqwest::Client::builder()
         .timeout(std::time::Duration::from_millis(200))
         .build()
@@ -290,7 +283,7 @@ async fn a_client_that_goes_away_does_not_make_the_counters_drift() {
         .send()
         .await;
     assert!(sent.is_err(), "the client was meant to give up");
-    lock.execute_batch("COMMIT").unwrap();
+    lock.release().await;
     // The write finishes without its client, and is counted.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while c.collector.stats().accepted < 5 {
@@ -303,8 +296,7 @@ async fn a_client_that_goes_away_does_not_make_the_counters_drift() {
 #[tokio::test]
 async fn requests_beyond_the_concurrency_limit_are_503_not_memory() {
     let c = TestCollector::start_with(|b| b.max_concurrent_requests(1)).await;
-    let lock = rusqlite::Connection::open(c.collector.db_path()).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let lock = c.hold_writes().await;
     let first = {
         let (http, url) = (c.http.clone(), c.url("/v1/events"));
         let body = request(vec![event(1)]).to_string();
@@ -327,6 +319,14 @@ async fn requests_beyond_the_concurrency_limit_are_503_not_memory() {
         assert!(std::time::Instant::now() < deadline, "never refused: {status} {body}");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    lock.execute_batch("COMMIT").unwrap();
+    lock.release().await;
     assert_eq!(first.await.unwrap().unwrap().status(), 200);
 }
+
+on_each_backend!(
+    accepted_then_duplicates_within_a_batch_and_across_requests,
+    duplicates_are_recognised_after_a_restart,
+    each_bad_event_is_rejected_with_its_reason_and_kept_with_its_raw_json,
+    a_writer_that_falls_behind_answers_503_with_retry_after,
+    a_client_that_goes_away_does_not_make_the_counters_drift,
+);

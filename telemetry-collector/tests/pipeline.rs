@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::TestCollector;
+use support::{Backend, TestCollector};
 use telemetry::{Pipeline, PipelineGuard, TelemetryEvent};
 use telemetry_collector::Collector;
 
@@ -73,9 +73,8 @@ async fn assert_stored_once(c: &TestCollector, count: u64) {
     assert!(seen.iter().all(|&s| s), "some events are missing");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn everything_emitted_is_stored_once() {
-    let c = TestCollector::start().await;
+async fn everything_emitted_is_stored_once(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     let guard = pipeline(c.collector.url());
     emit_range(&guard, 0..20_000);
     let stats = shut_down(guard, 30).await;
@@ -115,11 +114,10 @@ async fn a_collector_that_comes_up_late_gets_everything() {
     assert_stored_once(&c, 2_000).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_of_the_collector_loses_and_doubles_nothing() {
-    let first = TestCollector::start().await;
+async fn a_restart_of_the_collector_loses_and_doubles_nothing(backend: Backend) {
+    let first = TestCollector::start_on(backend).await;
     let addr = first.collector.addr().to_string();
-    let db = first.collector.db_path().to_path_buf();
+    let db = first.collector.database().clone();
     let guard = pipeline(first.collector.url());
     emit_range(&guard, 0..5_000);
     assert!(guard.flush(Duration::from_secs(30)));
@@ -132,6 +130,7 @@ async fn a_restart_of_the_collector_loses_and_doubles_nothing() {
         collector: again,
         dir,
         http: reqwest::Client::new(),
+        backend,
     };
     let stats = shut_down(guard, 60).await;
     assert_eq!((stats.delivered, stats.dropped), (10_000, 0), "{stats:?}");
@@ -173,12 +172,10 @@ async fn gzip_and_a_token_end_to_end() {
     assert!(c.collector.stats().unauthorized >= 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries() {
-    let c = TestCollector::start_with(|b| b.writer_queue(1)).await;
+async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries(backend: Backend) {
+    let c = TestCollector::start_with_on(backend, |b| b.writer_queue(1)).await;
     // Another process holds the write lock for a while: the writer waits, its queue fills.
-    let lock = rusqlite::Connection::open(c.collector.db_path()).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let lock = c.hold_writes().await;
     let guard = Pipeline::builder()
         .endpoint(format!("{}/v1/events", c.collector.url()))
         .service("pipeline-test")
@@ -193,7 +190,7 @@ async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries() {
         assert!(std::time::Instant::now() < deadline, "{:?}", c.collector.stats());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    lock.execute_batch("COMMIT").unwrap();
+    lock.release().await;
     let stats = shut_down(guard, 60).await;
     assert!(stats.retried > 0, "{stats:?}");
     assert_eq!((stats.delivered, stats.dropped), (2_000, 0), "{stats:?}");
@@ -228,9 +225,8 @@ async fn events_a_fixed_plan_refuses_are_counted_rejected_by_the_sdk_and_kept_by
     assert_eq!(rejected[0]["raw"]["event_type"], "T_SEQ");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_collector_learns_the_sdk_catalog_and_reports_a_changed_schema_back() {
-    let c = TestCollector::start().await;
+async fn the_collector_learns_the_sdk_catalog_and_reports_a_changed_schema_back(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     // An older build declared T_SEQ v1 with `n` as a string.
     let mut old: serde_json::Value = serde_json::from_str(&telemetry::catalog().to_json_pretty()).unwrap();
     for kind in old["kinds"].as_array_mut().unwrap() {
@@ -279,3 +275,10 @@ async fn the_collector_learns_the_sdk_catalog_and_reports_a_changed_schema_back(
     // This binary's other kinds were learned as they are.
     assert!(plan["kinds"].as_array().unwrap().len() >= telemetry::catalog().kinds().len());
 }
+
+on_each_backend!(
+    everything_emitted_is_stored_once,
+    a_restart_of_the_collector_loses_and_doubles_nothing,
+    a_collector_that_falls_behind_sheds_load_and_the_sdk_retries,
+    the_collector_learns_the_sdk_catalog_and_reports_a_changed_schema_back,
+);

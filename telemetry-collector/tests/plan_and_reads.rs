@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{answer, event, request, TestCollector};
+use support::{answer, event, request, Backend, TestCollector};
 
 fn catalog(service: &str, version: &str, score_type: &str) -> Value {
     json!({
@@ -37,9 +37,8 @@ async fn declare(c: &TestCollector, body: &Value) -> (u16, Value) {
     .await
 }
 
-#[tokio::test]
-async fn declared_kinds_are_learned_and_a_changed_schema_is_a_conflict() {
-    let c = TestCollector::start().await;
+async fn declared_kinds_are_learned_and_a_changed_schema_is_a_conflict(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     let (status, body) = declare(&c, &catalog("chat-api", "1.3.2", "number")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"known": 0, "new": 2, "conflicts": []}));
@@ -108,14 +107,13 @@ fn moderation(n: u64, data: Value) -> Value {
     e
 }
 
-#[tokio::test]
-async fn a_fixed_plan_rejects_unknown_kinds_and_data_that_does_not_fit() {
+async fn a_fixed_plan_rejects_unknown_kinds_and_data_that_does_not_fit(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let plan_path = dir.path().join("plan.json");
     let mut plan = catalog("x", "1", "number");
     plan.as_object_mut().unwrap().remove("source");
     std::fs::write(&plan_path, plan.to_string()).unwrap();
-    let c = TestCollector::start_with(|b| b.plan(&plan_path)).await;
+    let c = TestCollector::start_with_on(backend, |b| b.plan(&plan_path)).await;
     let events = vec![
         moderation(1, json!({"score": 0.5, "verdict": "allow"})),
         moderation(2, json!({"score": "high", "verdict": "allow"})),
@@ -159,9 +157,8 @@ async fn a_bad_plan_file_stops_the_start_with_its_name() {
     assert!(err.to_string().contains("plan.json"), "{err}");
 }
 
-#[tokio::test]
-async fn pages_at_equal_timestamps_skip_and_repeat_nothing() {
-    let c = TestCollector::start().await;
+async fn pages_at_equal_timestamps_skip_and_repeat_nothing(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     let events: Vec<Value> = (0..7)
         .map(|n| {
             let mut e = event(n);
@@ -189,9 +186,8 @@ async fn pages_at_equal_timestamps_skip_and_repeat_nothing() {
     assert_eq!(seen, [6, 5, 4, 3, 2, 1, 0]);
 }
 
-#[tokio::test]
-async fn filters_pages_sessions_and_stats() {
-    let c = TestCollector::start().await;
+async fn filters_pages_sessions_and_stats(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
     let mut events: Vec<Value> = (0..250).map(event).collect();
     events[7]["gdata_id"] = json!("q_7");
     events[8]["event_data"]["outcome"] = json!("error");
@@ -267,14 +263,13 @@ async fn filters_pages_sessions_and_stats() {
     );
 }
 
-#[tokio::test]
-async fn kept_rejections_that_pass_now_are_replayed_once() {
+async fn kept_rejections_that_pass_now_are_replayed_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let plan_path = dir.path().join("plan.json");
     let mut plan = catalog("x", "1", "number");
     plan.as_object_mut().unwrap().remove("source");
     std::fs::write(&plan_path, plan.to_string()).unwrap();
-    let db = dir.path().join("replay.db");
+    let db = backend.fresh_database(dir.path());
     let strict = telemetry_collector::Collector::builder()
         .db(&db)
         .listen("127.0.0.1:0")
@@ -304,7 +299,7 @@ async fn kept_rejections_that_pass_now_are_replayed_once() {
     strict.shutdown().await;
 
     // The plan was too strict: the same database without it.
-    let c = TestCollector::start_with(|b| b.db(&db)).await;
+    let c = TestCollector::start_with_on(backend, |b| b.db(&db)).await;
     let replay = |c: &TestCollector| {
         let (http, url) = (c.http.clone(), c.url("/v1/rejected/replay"));
         async move { answer(http.post(url).send().await.unwrap()).await }
@@ -323,3 +318,11 @@ async fn kept_rejections_that_pass_now_are_replayed_once() {
     let (_, body) = replay(&c).await;
     assert_eq!(body, json!({"replayed": 0, "duplicates": 0, "still_rejected": 1}));
 }
+
+on_each_backend!(
+    declared_kinds_are_learned_and_a_changed_schema_is_a_conflict,
+    a_fixed_plan_rejects_unknown_kinds_and_data_that_does_not_fit,
+    pages_at_equal_timestamps_skip_and_repeat_nothing,
+    filters_pages_sessions_and_stats,
+    kept_rejections_that_pass_now_are_replayed_once,
+);

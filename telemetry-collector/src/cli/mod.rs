@@ -60,9 +60,10 @@ enum CatalogCommand {
 
 #[derive(ClapArgs, Debug)]
 struct ServeArgs {
-    /// The SQLite database file (created when missing).
+    /// Where events are stored: a SQLite file (created when missing; `sqlite://PATH` too)
+    /// or a PostgreSQL URL (`postgres://user:password@host:port/dbname`), shared by replicas.
     #[arg(long, env = "TELEMETRY_COLLECTOR_DB", default_value = "telemetry.db")]
-    db: PathBuf,
+    db: String,
     /// Address to listen on (loopback unless told otherwise).
     #[arg(long, env = "TELEMETRY_COLLECTOR_LISTEN", default_value = "127.0.0.1:4318")]
     listen: String,
@@ -81,6 +82,37 @@ struct ServeArgs {
     /// Days rejected events are kept.
     #[arg(long, env = "TELEMETRY_COLLECTOR_REJECTED_RETENTION_DAYS", default_value_t = 7)]
     rejected_retention_days: u64,
+    /// How long events are kept, by their time: `30d`, `12h`, `90m`, `45s` (default: for ever).
+    #[arg(long, env = "TELEMETRY_COLLECTOR_RETAIN", value_parser = parse_period)]
+    retain: Option<std::time::Duration>,
+    /// PostgreSQL: connections in the pool, shared by writers and reads.
+    #[arg(long, env = "TELEMETRY_COLLECTOR_PG_POOL_SIZE", default_value_t = 8)]
+    pg_pool_size: usize,
+    /// PostgreSQL: write transactions at once.
+    #[arg(long, env = "TELEMETRY_COLLECTOR_PG_WRITERS", default_value_t = 3)]
+    pg_writers: usize,
+}
+
+/// `30d`, `12h`, `90m` or `45s`: a whole number and its unit.
+fn parse_period(s: &str) -> Result<std::time::Duration, String> {
+    let unit_at = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(unit_at);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a period: write a whole number and a unit, e.g. 30d, 12h, 90m, 45s"))?;
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(format!("{s:?}: the unit must be d, h, m or s (e.g. 30d)")),
+    };
+    if n == 0 {
+        return Err(format!(
+            "{s:?}: a retention of zero would delete every event; leave --retain out to keep them"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
 }
 
 /// Runs a command; the exit code says how it went.
@@ -133,7 +165,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut builder = Collector::builder()
-        .db(&args.db)
+        .db(args.db.as_str())
+        .pg_pool_size(args.pg_pool_size)
+        .pg_writers(args.pg_writers)
         .listen(&args.listen)
         .durability(args.durability)
         .rejected_max_bytes(args.rejected_max_bytes)
@@ -142,6 +176,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         ));
     if let Some(token) = args.token {
         builder = builder.token(token);
+    }
+    if let Some(period) = args.retain {
+        builder = builder.retain(period);
     }
     if let Some(plan) = args.plan {
         builder = builder.plan(plan);
@@ -176,5 +213,22 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_period;
+    use std::time::Duration;
+
+    #[test]
+    fn periods_read_with_their_unit_and_bad_ones_say_how_to_write_them() {
+        assert_eq!(parse_period("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_period("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_period("90m"), Ok(Duration::from_secs(90 * 60)));
+        assert_eq!(parse_period("45s"), Ok(Duration::from_secs(45)));
+        assert!(parse_period("30").unwrap_err().contains("unit must be d, h, m or s"));
+        assert!(parse_period("d").unwrap_err().contains("e.g. 30d"));
+        assert!(parse_period("0d").unwrap_err().contains("leave --retain out"));
     }
 }

@@ -44,7 +44,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Busy | StoreError::Closed => ApiError {
+            StoreError::Busy | StoreError::Closed | StoreError::Unavailable(_) => ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: e.to_string(),
                 retry_after: Some(1),

@@ -1,11 +1,18 @@
-//! Storage behind one small trait, so a second backend (PostgreSQL) can follow
-//! without touching the HTTP side. SQLite ([`sqlite::SqliteStore`]) is the default.
+//! Storage behind one small trait, so the HTTP side is the same whatever the
+//! database: SQLite ([`sqlite::SqliteStore`], one file, the default) or
+//! PostgreSQL ([`postgres::PostgresStore`], shared by several stateless collector
+//! replicas). [`Database`] picks one from `--db`.
 //!
 //! The trait speaks in validated rows: the server has already checked every
 //! envelope rule, so a store only decides what is new (dedup on `event_id`) and
 //! keeps it durably before it answers.
 
+mod database;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
+
+pub use database::Database;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -94,6 +101,9 @@ pub enum StoreError {
     Busy,
     /// The database failed; the message says how.
     Failed(String),
+    /// The database cannot be reached now (down, restarting, no free
+    /// connection): the server answers 503 + `Retry-After`, the sender retries.
+    Unavailable(String),
     /// The store is shutting down.
     Closed,
     /// A query the store cannot run (a cursor it did not give out); the message says why.
@@ -105,6 +115,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Busy => f.write_str("the store's writer is busy; retry shortly"),
             StoreError::Failed(why) => write!(f, "storage failed: {why}"),
+            StoreError::Unavailable(why) => write!(f, "the database is unavailable; retry shortly: {why}"),
             StoreError::Closed => f.write_str("the store is shutting down"),
             StoreError::BadQuery(why) => f.write_str(why),
         }

@@ -16,16 +16,20 @@
 //!   or `full` (`synchronous=FULL`: survives power loss, one fsync per commit).
 //! - **Rejected events** are kept up to a byte cap (new ones beyond it are
 //!   counted, not stored) and for a retention period (older ones deleted hourly).
+//! - **Retention of events** (`retain`): rows older than the period, by their
+//!   `timestamp`, are deleted hourly in slices of 10,000, a few slices between
+//!   two groups of writes, so a large backlog never holds the writer for long.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use telemetry_core::Timestamp;
 use tokio::sync::oneshot;
 
+use super::rows::{decode_cursor, finish_page, page_limit, EventRow, EVENT_COLUMNS};
 use super::{
     Count, Declared, DeclaredKind, Declarer, DurationStats, EventPage, EventQuery, NewEvent, PlanDeclarer, PlanKind,
     Store, StoreError, StoredConflict, StoredEvent, StoredRejection, StoredStats, WriteBatch, WriteOutcome,
@@ -65,6 +69,8 @@ pub struct SqliteConfig {
     pub rejected_max_bytes: u64,
     /// How long rejected events are kept.
     pub rejected_retention: Duration,
+    /// How long events are kept (by their `timestamp`); `None` keeps them for ever.
+    pub retain: Option<Duration>,
 }
 
 impl SqliteConfig {
@@ -77,9 +83,16 @@ impl SqliteConfig {
             writer_queue: 64,
             rejected_max_bytes: 64 * 1024 * 1024,
             rejected_retention: Duration::from_secs(7 * 24 * 3600),
+            retain: None,
         }
     }
 }
+
+/// Rows deleted per retention statement.
+const RETENTION_SLICE: i64 = 10_000;
+
+/// Retention statements between two groups of writes.
+const RETENTION_SLICES: usize = 5;
 
 /// Most events one transaction takes from waiting batches.
 const GROUP_EVENTS: usize = 50_000;
@@ -225,6 +238,7 @@ impl SqliteStore {
             rejected_bytes: rejected_bytes.max(0) as u64,
             config: config.clone(),
             last_retention: None,
+            events_past_retention: false,
         };
         writer.apply_retention();
         let (jobs, queue) = mpsc::sync_channel(config.writer_queue.max(1));
@@ -346,6 +360,8 @@ struct Writer {
     rejected_bytes: u64,
     config: SqliteConfig,
     last_retention: Option<Instant>,
+    /// The last round stopped with old events left: the next comes soon.
+    events_past_retention: bool,
 }
 
 impl Writer {
@@ -534,18 +550,51 @@ impl Writer {
         Ok(found)
     }
 
+    /// Deletes up to [`RETENTION_SLICES`] slices of events past `retain`.
+    fn delete_old_events(&mut self) {
+        let Some(period) = self.config.retain else { return };
+        let cutoff = Timestamp::from_system_time(std::time::SystemTime::now() - period).to_string();
+        let mut deleted = 0;
+        self.events_past_retention = false;
+        for _ in 0..RETENTION_SLICES {
+            let slice = self.conn.execute(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE timestamp < ?1 LIMIT ?2)",
+                params![cutoff, RETENTION_SLICE],
+            );
+            match slice {
+                Ok(n) => {
+                    deleted += n;
+                    if (n as i64) < RETENTION_SLICE {
+                        break;
+                    }
+                    self.events_past_retention = true;
+                }
+                Err(e) => {
+                    tracing::error!(target: "telemetry_collector", error = %e, "retention of events failed");
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(target: "telemetry_collector", deleted, "events past retention deleted");
+        }
+    }
+
     fn apply_retention_if_due(&mut self) {
-        if self
-            .last_retention
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(3600))
-        {
+        let every = if self.events_past_retention {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(3600)
+        };
+        if self.last_retention.is_none_or(|t| t.elapsed() >= every) {
             self.apply_retention();
         }
     }
 
-    /// Deletes rejected events older than the retention period.
+    /// Deletes events and rejected events older than their retention periods.
     fn apply_retention(&mut self) {
         self.last_retention = Some(Instant::now());
+        self.delete_old_events();
         let cutoff = Timestamp::from_system_time(std::time::SystemTime::now() - self.config.rejected_retention);
         let result = self.conn.execute(
             "DELETE FROM rejected_events WHERE received_at < ?1",
@@ -568,60 +617,31 @@ impl Writer {
     }
 }
 
-const EVENT_COLUMNS: &str = "seq, received_at, event_id, event_type, schema_version, timestamp, uid, sid, gdata_id, \
-    trace_id, span_id, parent_span_id, service, service_version, sdk, event_data";
-
 /// Reads a row of [`EVENT_COLUMNS`] into the envelope's JSON, in wire order.
 fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let text = |i: usize| -> rusqlite::Result<Value> {
-        Ok(row.get::<_, Option<String>>(i)?.map_or(Value::Null, Value::String))
-    };
-    let mut envelope = Map::new();
-    envelope.insert("event_id".into(), text(2)?);
-    envelope.insert("event_type".into(), text(3)?);
-    envelope.insert("schema_version".into(), Value::from(row.get::<_, i64>(4)?));
-    for (key, i) in [
-        ("timestamp", 5),
-        ("uid", 6),
-        ("sid", 7),
-        ("gdata_id", 8),
-        ("trace_id", 9),
-        ("span_id", 10),
-        ("parent_span_id", 11),
-    ] {
-        envelope.insert(key.into(), text(i)?);
-    }
-    let mut source = Map::new();
-    source.insert("service".into(), text(12)?);
-    source.insert("service_version".into(), text(13)?);
-    source.insert("sdk".into(), text(14)?);
-    envelope.insert("source".into(), Value::Object(source));
-    let data: String = row.get(15)?;
-    envelope.insert(
-        "event_data".into(),
-        serde_json::from_str(&data).unwrap_or(Value::String(data)),
-    );
-    Ok(StoredEvent {
+    Ok(EventRow {
         seq: row.get(0)?,
         received_at: row.get(1)?,
-        envelope,
-    })
-}
-
-/// A page cursor: the last row's timestamp and sequence number.
-fn encode_cursor(e: &StoredEvent) -> String {
-    let ts = e.envelope.get("timestamp").and_then(Value::as_str).unwrap_or_default();
-    format!("{ts}_{}", e.seq)
-}
-
-fn decode_cursor(cursor: &str) -> Result<(String, i64), StoreError> {
-    let bad = || StoreError::BadQuery(format!("cursor {cursor:?} is not one this collector gave out"));
-    let (ts, seq) = cursor.rsplit_once('_').ok_or_else(bad)?;
-    Ok((ts.to_string(), seq.parse().map_err(|_| bad())?))
+        event_id: row.get(2)?,
+        event_type: row.get(3)?,
+        schema_version: row.get(4)?,
+        timestamp: row.get(5)?,
+        uid: row.get(6)?,
+        sid: row.get(7)?,
+        gdata_id: row.get(8)?,
+        trace_id: row.get(9)?,
+        span_id: row.get(10)?,
+        parent_span_id: row.get(11)?,
+        service: row.get(12)?,
+        service_version: row.get(13)?,
+        sdk: row.get(14)?,
+        event_data: row.get(15)?,
+    }
+    .into_stored())
 }
 
 fn query_events(conn: &Connection, q: &EventQuery) -> Result<EventPage, StoreError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit);
     let mut clauses: Vec<String> = Vec::new();
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
     let mut filter = |column: &str, op: &str, value: &Option<String>| {
@@ -664,12 +684,7 @@ fn query_events(conn: &Connection, q: &EventQuery) -> Result<EventPage, StoreErr
     let mut events = stmt
         .query_map(rusqlite::params_from_iter(values), event_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if events.len() > limit as usize {
-        events.truncate(limit as usize);
-        events.last().filter(|_| q.after_seq.is_none()).map(encode_cursor)
-    } else {
-        None
-    };
+    let next_cursor = finish_page(&mut events, limit, q.after_seq.is_some());
     let last_seq = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
     Ok(EventPage {
         events,
