@@ -24,6 +24,7 @@ pub struct PgServer {
     data: PathBuf,
     pgdata: String,
     port: u16,
+    settings: String,
     /// The user the server runs as, when the tests run as root.
     run_as: Option<(u32, u32)>,
 }
@@ -93,8 +94,15 @@ fn free_port() -> u16 {
 }
 
 impl PgServer {
-    /// Starts a new server (its own directory and port).
+    /// Starts a new server (its own directory and port) for tests: `fsync=off`,
+    /// which only matters if the machine itself crashes.
     pub fn start() -> Result<PgServer, String> {
+        Self::start_with(&["fsync=off"])
+    }
+
+    /// Starts a new server with these `-c` settings (`name=value`) beside the
+    /// port, socket directory and `max_connections=200`.
+    pub fn start_with(settings: &[&str]) -> Result<PgServer, String> {
         let bin = find_bin_dir()?;
         let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
         let run_as = if root { Some(unprivileged_user()?) } else { None };
@@ -115,6 +123,7 @@ impl PgServer {
             data,
             port: free_port(),
             run_as,
+            settings: settings.iter().map(|s| format!(" -c {s}")).collect(),
         };
         server.watch();
         server.run(
@@ -170,9 +179,10 @@ impl PgServer {
     /// `pg_ctl ACTION`, waiting for it to finish.
     fn pg_ctl(&self, action: &[&str]) -> Result<(), String> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{}",
             self.port,
-            self.data.display()
+            self.data.display(),
+            self.settings
         );
         let log = self.data.join("server.log");
         let mut args = vec![
