@@ -65,7 +65,8 @@ pub struct CollectorStats {
     /// Refused events not kept: the table was at its size cap.
     pub rejections_overflowed: u64,
     /// Requests answered 503: the writer was behind, or as many requests as the
-    /// collector takes at once were in progress, or it was shutting down.
+    /// collector takes at once were in progress, or the database was
+    /// unavailable (PostgreSQL down or restarting), or it was shutting down.
     pub busy: u64,
     /// Requests refused whole (400, 408, 413, 415).
     pub refused_requests: u64,
