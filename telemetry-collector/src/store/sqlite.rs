@@ -1129,6 +1129,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn events_past_retention_are_deleted_at_start_and_recent_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        // 25,000 events of 2026-11-24 (more than two slices), and one of now.
+        for chunk in (0..25_000).collect::<Vec<u32>>().chunks(5_000) {
+            store
+                .write(only_events(chunk.iter().map(|&i| event(i, "old")).collect()))
+                .await
+                .unwrap();
+        }
+        let recent = NewEvent {
+            event_id: "019ab5a3-7c2e-7d41-9f3a-ffffffffffff".into(),
+            timestamp: Timestamp::now().to_string(),
+            ..event(0, "new")
+        };
+        store.write(only_events(vec![recent])).await.unwrap();
+        store.close().await;
+        // A retention longer than their age keeps them.
+        let mut config = SqliteConfig::new(dir.path().join("t.db"));
+        config.retain = Some(Duration::from_secs(10 * 365 * 86_400));
+        let store = SqliteStore::open(config.clone()).unwrap();
+        assert_eq!(store.stats().await.unwrap().events, 25_001);
+        store.close().await;
+        // One hour: only the recent event stays.
+        config.retain = Some(Duration::from_secs(3_600));
+        let store = SqliteStore::open(config).unwrap();
+        assert_eq!(store.stats().await.unwrap().events, 1);
+        assert_eq!(store.session("new".into(), 10).await.unwrap().len(), 1);
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn a_full_writer_queue_is_busy_not_unbounded() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = SqliteConfig::new(dir.path().join("t.db"));

@@ -27,7 +27,14 @@
 mod partitions;
 mod read;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod write;
+
+/// The PostgreSQL server the tests start (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../../tests/support/postgres.rs"]
+mod test_server;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};

@@ -85,8 +85,18 @@ pub(crate) async fn maintain(
     retain: Option<Duration>,
     rejected_retention: Duration,
 ) -> Result<Maintenance, tokio_postgres::Error> {
-    let now = OffsetDateTime::now_utc();
+    maintain_at(client, OffsetDateTime::now_utc(), retain, rejected_retention).await
+}
+
+/// [`maintain`] as if it were `now` (tests move the clock).
+pub(crate) async fn maintain_at(
+    client: &mut Client,
+    now: OffsetDateTime,
+    retain: Option<Duration>,
+    rejected_retention: Duration,
+) -> Result<Maintenance, tokio_postgres::Error> {
     let today = now.date();
+    let wall = std::time::SystemTime::UNIX_EPOCH + Duration::from_nanos(now.unix_timestamp_nanos().max(0) as u64);
     let lookback = retain.map_or(LOOKBACK_WITHOUT_RETENTION, |r| (r.as_secs() / 86_400) as i64 + 1);
     let mut report = Maintenance::default();
     let tx = client.transaction().await?;
@@ -156,7 +166,7 @@ pub(crate) async fn maintain(
     }
     tx.commit().await?;
     if let Some(period) = retain {
-        let cutoff = telemetry_core::Timestamp::from_system_time(std::time::SystemTime::now() - period).to_string();
+        let cutoff = telemetry_core::Timestamp::from_system_time(wall - period).to_string();
         loop {
             let deleted = client
                 .execute(
@@ -171,13 +181,16 @@ pub(crate) async fn maintain(
             }
         }
     }
-    report.rejected_deleted = delete_old_rejections(client, rejected_retention).await?;
+    report.rejected_deleted = delete_old_rejections(client, wall - rejected_retention).await?;
     Ok(report)
 }
 
-/// Deletes rejected events older than `retention` and recounts the bytes kept.
-async fn delete_old_rejections(client: &mut Client, retention: Duration) -> Result<u64, tokio_postgres::Error> {
-    let cutoff = telemetry_core::Timestamp::from_system_time(std::time::SystemTime::now() - retention).to_string();
+/// Deletes rejected events received before `before` and recounts the bytes kept.
+async fn delete_old_rejections(
+    client: &mut Client,
+    before: std::time::SystemTime,
+) -> Result<u64, tokio_postgres::Error> {
+    let cutoff = telemetry_core::Timestamp::from_system_time(before).to_string();
     let tx = client.transaction().await?;
     let deleted = tx
         .execute("DELETE FROM rejected_events WHERE received_at < $1", &[&cutoff])
