@@ -98,7 +98,7 @@ async fn events_land_in_their_days_partition_and_the_rest_in_the_default() {
     assert_eq!(outcome.inserted, [true, true, true, true, false]);
     assert_eq!(
         rows_by_partition(pg, &url),
-        [format!("events_default: 2"), format!("{today}: 2")]
+        ["events_default: 2".to_string(), format!("{today}: 2")]
     );
     // Dedup holds across partitions: the primary key is event_id itself.
     let again = store.write(batch(vec![event_at(now - 40 * DAY_MS, 3)])).await.unwrap();
