@@ -1,8 +1,9 @@
 //! The reference collector of telemetry-rust: receives events over HTTP
 //! (wire-format.md sections 2-5), validates every envelope rule per event,
-//! deduplicates on `event_id`, stores events and rejections (SQLite), learns the
-//! tracking plan services declare (or enforces a fixed one), and serves it all
-//! back over a query API; the `telemetry-collector` binary adds a CLI.
+//! deduplicates on `event_id`, stores events and rejections (SQLite, or
+//! PostgreSQL shared by stateless replicas), learns the tracking plan services
+//! declare (or enforces a fixed one), and serves it all back over a query API;
+//! the `telemetry-collector` binary adds a CLI.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), telemetry_collector::StartError> {
