@@ -15,8 +15,8 @@
 //! - **The database away** (restart, failover, no connection free within
 //!   `connect_timeout`): [`StoreError::Unavailable`], a 503 the SDK retries.
 //!   Broken pooled connections are replaced on their next use.
-//! - **Schema**: versioned migrations ([`schema`]), applied at start under an
-//!   advisory lock. **Partitions** by day and retention ([`partitions`]),
+//! - **Schema**: versioned migrations (`schema.rs`), applied at start under an
+//!   advisory lock. **Partitions** by day and retention (`partitions.rs`),
 //!   maintained hourly by whichever replica takes the lock.
 //! - **Plan**: declarations are serialised across replicas by an advisory
 //!   lock; every replica reads the same plan and conflicts.
