@@ -124,6 +124,74 @@ async fn two_replicas_given_the_same_events_at_once_store_each_once() {
     b.shutdown().await;
 }
 
+fn plan_of(service: &str, version: &str, score_type: &str) -> Value {
+    serde_json::json!({
+        "format": "telemetry-tracking-plan/1",
+        "sdk": "telemetry-rust/0.1.0",
+        "kinds": [
+            {"event_type": "OE_MODERATION", "schema_version": 2, "rust_path": "app::Moderation", "origin": "struct",
+             "defined_at": "src/events.rs:7",
+             "fields": [{"name": "score", "type": score_type, "required": true, "redacted": false}],
+             "schema": {"type": "object", "properties": {"score": {"type": score_type}}, "required": ["score"]}},
+            {"event_type": "OE_START", "schema_version": 1, "rust_path": "app::Start", "origin": "struct",
+             "defined_at": "src/events.rs:20", "fields": [], "schema": {"type": "object"}}
+        ],
+        "source": {"service": service, "service_version": version, "sdk": "telemetry-rust/0.1.0"}
+    })
+}
+
+async fn declare(collector: &Collector, plan: &Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/catalog", collector.url()))
+        .header("content-type", "application/json")
+        .body(plan.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(response).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_one_replica_learns_is_every_replicas() {
+    let Some(pg) = postgres::shared() else { return };
+    let url = pg.fresh_database();
+    let (a, b) = (collector_on(&url).await, collector_on(&url).await);
+    // Two services declaring the same new kinds at once, to different replicas:
+    // each kind is new to exactly one of them.
+    let (chat, search) = (
+        plan_of("chat-api", "1.0.0", "number"),
+        plan_of("search-api", "2.0.0", "number"),
+    );
+    let (from_a, from_b) = tokio::join!(declare(&a, &chat), declare(&b, &search));
+    assert_eq!(from_a["new"].as_u64().unwrap() + from_b["new"].as_u64().unwrap(), 2);
+    assert_eq!(from_a["known"].as_u64().unwrap() + from_b["known"].as_u64().unwrap(), 2);
+    // A breaking change sent to B conflicts with what A learned first (or B: whoever won).
+    let conflict = declare(&b, &plan_of("chat-api", "1.1.0", "string")).await;
+    assert_eq!(conflict["conflicts"][0]["event_type"], "OE_MODERATION", "{conflict}");
+    // A lists it too, with both declarers of the agreed shape.
+    let plan: Value = reqwest::get(format!("{}/v1/catalog", a.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plan["conflicts"][0]["declared_by"], "chat-api 1.1.0", "{plan}");
+    let moderation = &plan["kinds"][0];
+    assert_eq!(moderation["event_type"], "OE_MODERATION");
+    let mut declarers: Vec<&str> = moderation["declared_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["service"].as_str().unwrap())
+        .collect();
+    declarers.sort();
+    assert_eq!(declarers, ["chat-api 1.0.0", "search-api 2.0.0"]);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 /// A `serve` process on `db` and the URL it printed.
 struct Replica {
     child: Child,
@@ -132,8 +200,14 @@ struct Replica {
 
 impl Replica {
     fn start(db: &str) -> Replica {
+        Self::start_with(&["--db", db, "--listen", "127.0.0.1:0"], &[])
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Replica {
         let mut child = Command::new(BIN)
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .arg("serve")
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -314,4 +388,52 @@ async fn a_restart_of_postgresql_is_503s_the_sdk_retries_and_nothing_is_lost() {
     .await;
     assert_eq!((status, &body["accepted"]), (200, &Value::from(1)), "{body}");
     collector.shutdown().await;
+}
+
+#[test]
+fn serve_takes_a_postgres_url_and_a_retention_from_the_environment() {
+    let Some(pg) = postgres::shared() else { return };
+    let db = pg.fresh_database();
+    let replica = Replica::start_with(
+        &[],
+        &[
+            ("TELEMETRY_COLLECTOR_DB", db.as_str()),
+            ("TELEMETRY_COLLECTOR_LISTEN", "127.0.0.1:0"),
+            ("TELEMETRY_COLLECTOR_RETAIN", "30d"),
+        ],
+    );
+    let body = request(vec![event(1)]).to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, answer) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/events", replica.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        answer(response).await
+    });
+    assert_eq!((status, &answer["accepted"]), (200, &Value::from(1)), "{answer}");
+    // The rows are in PostgreSQL, with day partitions for 30 days back.
+    let name = db.rsplit('/').next().unwrap();
+    assert_eq!(pg.psql(name, "SELECT COUNT(*) FROM events"), "1");
+    let partitions: u32 = pg
+        .psql(
+            name,
+            "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'events'::regclass",
+        )
+        .parse()
+        .unwrap();
+    assert!(partitions >= 31, "{partitions} partitions");
+    // A bad period is refused before anything starts, naming the option's form.
+    let out = Command::new(BIN)
+        .args(["serve", "--db", &db, "--retain", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unit must be d, h, m or s"));
 }
