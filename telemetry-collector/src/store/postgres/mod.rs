@@ -193,10 +193,16 @@ impl PostgresStore {
         if !applied.is_empty() {
             tracing::info!(target: "telemetry_collector", versions = ?applied, "schema migrated");
         }
-        let report = partitions::maintain(&mut client, config.retain, config.rejected_retention)
-            .await
-            .map_err(|e| StoreError::Failed(format!("creating partitions: {}", describe(&e))))?;
-        log_maintenance(&report);
+        // Not a reason to refuse to start: without today's partition, rows go to
+        // the default partition (nothing is lost) until the next round makes it.
+        match partitions::maintain(&mut client, config.retain, config.rejected_retention).await {
+            Ok(report) => log_maintenance(&report),
+            Err(e) => tracing::warn!(
+                target: "telemetry_collector",
+                error = %describe(&e),
+                "partition maintenance failed at start; events go to events_default until the next round"
+            ),
+        }
         drop(client);
 
         let (jobs, queue) = mpsc::channel(config.writer_queue.max(1));

@@ -246,3 +246,29 @@ async fn a_tail_does_not_pass_a_transaction_that_may_still_commit_below_it() {
     assert!(page.events[0].seq < page.events[1].seq);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_not_there_is_a_start_error_naming_it_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = PostgresConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..PostgresConfig::new(format!("postgres://collector:hunter2@127.0.0.1:{port}/telemetry"))
+    };
+    let error = PostgresStore::open(config).await.err().unwrap().to_string();
+    assert!(
+        error.contains(&format!(
+            "cannot connect to postgres://collector:***@127.0.0.1:{port}/telemetry"
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("hunter2"), "{error}");
+    let error = PostgresStore::open(PostgresConfig::new("postgres://a@b:notaport/db"))
+        .await
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("is not a PostgreSQL URL"), "{error}");
+}
