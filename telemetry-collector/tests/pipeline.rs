@@ -87,14 +87,7 @@ async fn everything_emitted_is_stored_once(backend: Backend) {
     assert_eq!(c.collector.stats().accepted, 20_000);
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::postgres::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collector_that_comes_up_late_gets_everything() {
@@ -173,7 +166,9 @@ async fn gzip_and_a_token_end_to_end() {
 }
 
 async fn a_collector_that_falls_behind_sheds_load_and_the_sdk_retries(backend: Backend) {
-    let c = TestCollector::start_with_on(backend, |b| b.writer_queue(1)).await;
+    // One writer (PostgreSQL has three by default) and a queue of one: with the
+    // writer stuck, the third of the SDK's four requests in flight is refused.
+    let c = TestCollector::start_with_on(backend, |b| b.writer_queue(1).pg_writers(1)).await;
     // Another process holds the write lock for a while: the writer waits, its queue fills.
     let lock = c.hold_writes().await;
     let guard = Pipeline::builder()

@@ -28,6 +28,39 @@ struct Numbered {
     n: u64,
 }
 
+/// A pipeline to `endpoint` that sends small batches often, so an outage
+/// catches requests in flight.
+fn pipeline(endpoint: String, service: &str, capacity: u64) -> telemetry::PipelineGuard {
+    telemetry::Pipeline::builder()
+        .endpoint(endpoint)
+        .service(service)
+        .queue_capacity(capacity as usize)
+        .batch_size(200)
+        .flush_interval(Duration::from_millis(20))
+        .start()
+        .unwrap()
+}
+
+/// Emits `Numbered` 0 to `total - 1` through `guard`, pausing 20 ms every
+/// 1,000, and runs `midway` once at the half (the outage under test).
+fn emit_with_midway(guard: &telemetry::PipelineGuard, total: u64, midway: impl FnOnce()) {
+    let sink = guard.sink().unwrap();
+    let mut midway = Some(midway);
+    telemetry::with_sink(sink, || {
+        for n in 0..total {
+            telemetry::emit(Numbered { n });
+            if n % 1000 == 999 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if n == total / 2 {
+                if let Some(outage) = midway.take() {
+                    outage();
+                }
+            }
+        }
+    });
+}
+
 /// How many `T_REPLICA` events the database holds, and how many distinct `n`.
 fn stored(pg: &PgServer, url: &str) -> (u64, u64) {
     let db = url.rsplit('/').next().unwrap();
@@ -276,30 +309,13 @@ fn a_replica_killed_mid_ingestion_loses_nothing_while_the_sdk_retries_against_th
     let first = Replica::start(&db);
     let second = Replica::start(&db);
     let balancer = load_balancer(vec![first.addr(), second.addr()]);
-    let guard = telemetry::Pipeline::builder()
-        .endpoint(format!("http://{balancer}/v1/events"))
-        .service("replica-test")
-        .queue_capacity(TOTAL as usize)
-        .batch_size(200)
-        .flush_interval(Duration::from_millis(20))
-        .start()
-        .unwrap();
-    let sink = guard.sink().unwrap();
-    let mut first = Some(first);
+    let guard = pipeline(format!("http://{balancer}/v1/events"), "replica-test", TOTAL);
     let mut delivered_at_kill = 0;
-    telemetry::with_sink(sink, || {
-        for n in 0..TOTAL {
-            telemetry::emit(Numbered { n });
-            if n % 1000 == 999 {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if n == TOTAL / 2 {
-                let mut replica = first.take().unwrap();
-                replica.child.kill().unwrap(); // SIGKILL, mid-request
-                replica.child.wait().unwrap();
-                delivered_at_kill = guard.stats().delivered;
-            }
-        }
+    emit_with_midway(&guard, TOTAL, || {
+        let mut replica = first;
+        replica.child.kill().unwrap(); // SIGKILL, mid-request
+        replica.child.wait().unwrap();
+        delivered_at_kill = guard.stats().delivered;
     });
     assert!(delivered_at_kill > 0, "nothing was delivered before the kill");
     // Every event acknowledged before the kill is in the database.
@@ -332,35 +348,24 @@ async fn a_restart_of_postgresql_is_503s_the_sdk_retries_and_nothing_is_lost() {
     let url = pg.fresh_database();
     let collector = collector_on(&url).await;
     const TOTAL: u64 = 20_000;
-    let guard = telemetry::Pipeline::builder()
-        .endpoint(format!("{}/v1/events", collector.url()))
-        .service("restart-test")
-        .queue_capacity(TOTAL as usize)
-        .batch_size(200)
-        .flush_interval(Duration::from_millis(20))
-        .start()
-        .unwrap();
+    let guard = Arc::new(pipeline(
+        format!("{}/v1/events", collector.url()),
+        "restart-test",
+        TOTAL,
+    ));
     let restarted = Arc::new(AtomicBool::new(false));
     let emitter = {
-        let (pg, restarted) = (pg.clone(), restarted.clone());
-        let sink = guard.sink().unwrap();
+        let (pg, restarted, guard) = (pg.clone(), restarted.clone(), guard.clone());
         tokio::task::spawn_blocking(move || {
-            telemetry::with_sink(sink, || {
-                for n in 0..TOTAL {
-                    telemetry::emit(Numbered { n });
-                    if n % 1000 == 999 {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    if n == TOTAL / 2 {
-                        pg.restart(); // pg_ctl restart -m fast: every connection is cut
-                        restarted.store(true, Ordering::SeqCst);
-                    }
-                }
+            emit_with_midway(&guard, TOTAL, || {
+                pg.restart(); // pg_ctl restart -m fast: every connection is cut
+                restarted.store(true, Ordering::SeqCst);
             })
         })
     };
     emitter.await.unwrap();
     assert!(restarted.load(Ordering::SeqCst));
+    let guard = Arc::into_inner(guard).expect("the emitter is done");
     let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(60)))
         .await
         .unwrap();

@@ -85,7 +85,8 @@ fn unprivileged_user() -> Result<(u32, u32), String> {
     Err("running as root and there is no postgres or nobody user to run the server as".into())
 }
 
-fn free_port() -> u16 {
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
