@@ -9,16 +9,26 @@
 //! 4. request latency (500-event requests, pre-encoded) at a steady rate
 //!    against a healthy collector, and at saturation: p50 and p99.
 //!
+//! 5. the store, the pipeline (one and two collector replicas on one database)
+//!    and the latency rows again on PostgreSQL, on a server started for the
+//!    run with its durable defaults (skipped, with a line, when none can start).
+//!
 //! Run: `cargo bench -p telemetry-collector --bench ingest` (`INGEST_EVENTS`
-//! sets the event count of 1-3, default 300,000).
+//! sets the event count of 1-3 and 5, default 300,000; `INGEST_PARTS` picks
+//! parts: `store,pipeline,latency,postgres`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+
+/// The PostgreSQL server the tests use, started here with durable settings.
+#[path = "../tests/support/postgres.rs"]
+mod pg;
 use telemetry::TelemetryEvent;
+use telemetry_collector::store::postgres::{PostgresConfig, PostgresStore};
 use telemetry_collector::store::sqlite::{self, SqliteConfig, SqliteStore};
-use telemetry_collector::store::{NewEvent, Store, WriteBatch};
+use telemetry_collector::store::{Database, NewEvent, Store, WriteBatch};
 use telemetry_collector::Collector;
 
 /// A typical instrumented-call event.
@@ -101,9 +111,12 @@ fn insert_directly(dir: &std::path::Path, events: u64, drop: &[&str]) -> f64 {
 }
 
 /// 2. The store alone: 4 writers of 500-row batches.
-fn store_only(rt: &tokio::runtime::Runtime, dir: &std::path::Path, events: u64) -> f64 {
+fn store_only(rt: &tokio::runtime::Runtime, db: Database, events: u64) -> f64 {
     rt.block_on(async {
-        let store = Arc::new(SqliteStore::open(SqliteConfig::new(dir.join("store.db"))).unwrap());
+        let store: Arc<dyn Store> = match db {
+            Database::Sqlite(path) => Arc::new(SqliteStore::open(SqliteConfig::new(path)).unwrap()),
+            Database::Postgres(url) => Arc::new(PostgresStore::open(PostgresConfig::new(url)).await.unwrap()),
+        };
         let batches: Vec<WriteBatch> = (0..events)
             .collect::<Vec<_>>()
             .chunks(500)
@@ -136,33 +149,61 @@ fn store_only(rt: &tokio::runtime::Runtime, dir: &std::path::Path, events: u64) 
     })
 }
 
-/// 3. The real pipeline into the real collector.
-fn pipeline(
-    rt: &tokio::runtime::Runtime,
-    dir: &std::path::Path,
-    name: &str,
-    events: u64,
-    in_flight: usize,
-) -> (f64, u64) {
-    let collector = rt.block_on(async {
-        Collector::builder()
-            .db(dir.join(format!("{name}.db")))
-            .listen("127.0.0.1:0")
-            .start()
-            .await
-            .unwrap()
-    });
-    let guard = telemetry::Pipeline::builder()
-        .endpoint(format!("{}/v1/events", collector.url()))
-        .service("bench")
-        .queue_capacity(events as usize)
-        .max_in_flight(in_flight)
-        .start()
-        .unwrap();
+/// 3. The real pipeline into the real collector: one pipeline per replica, all
+///    on `db`, each emitting its share from a thread of its own.
+fn pipeline(rt: &tokio::runtime::Runtime, db: Database, replicas: usize, events: u64, in_flight: usize) -> (f64, u64) {
+    let collectors: Vec<Collector> = (0..replicas)
+        .map(|_| {
+            rt.block_on(async {
+                Collector::builder()
+                    .db(&db)
+                    .listen("127.0.0.1:0")
+                    .start()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let share = events / replicas as u64;
+    let guards: Vec<telemetry::PipelineGuard> = collectors
+        .iter()
+        .map(|c| {
+            telemetry::Pipeline::builder()
+                .endpoint(format!("{}/v1/events", c.url()))
+                .service("bench")
+                .queue_capacity(share as usize)
+                .max_in_flight(in_flight)
+                .start()
+                .unwrap()
+        })
+        .collect();
     let started = Instant::now();
+    let dropped: u64 = std::thread::scope(|scope| {
+        let emitters: Vec<_> = guards
+            .into_iter()
+            .map(|guard| {
+                scope.spawn(move || {
+                    emit_requests(&guard, share);
+                    let stats = guard.shutdown(Duration::from_secs(600));
+                    assert_eq!(stats.delivered, share, "{stats:?}");
+                    stats.dropped
+                })
+            })
+            .collect();
+        emitters.into_iter().map(|e| e.join().unwrap()).sum()
+    });
+    let elapsed = started.elapsed();
+    let stored: u64 = collectors.iter().map(|c| c.stats().accepted).sum();
+    for c in collectors {
+        rt.block_on(c.shutdown());
+    }
+    (rate(stored, elapsed), dropped)
+}
+
+/// Emits `events` through `guard`: requests of 10 events each, with the ids a
+/// request carries (as the ceiling's rows do: every index gets an entry).
+fn emit_requests(guard: &telemetry::PipelineGuard, events: u64) {
     telemetry::with_sink(guard.sink().unwrap(), || {
-        // Requests of 10 events each, with the ids a request carries (as the
-        // ceiling's rows do: every index gets an entry).
         for request in 0..events / 10 {
             let ctx = telemetry::Context::new()
                 .with_uid(format!("user_{}", request % 1000))
@@ -180,12 +221,6 @@ fn pipeline(
             }
         }
     });
-    let stats = guard.shutdown(Duration::from_secs(600));
-    let elapsed = started.elapsed();
-    assert_eq!(stats.delivered, events, "{stats:?}");
-    let stored = collector.stats().accepted;
-    rt.block_on(collector.shutdown());
-    (rate(stored, elapsed), stats.dropped)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -197,19 +232,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// clients, each sending one request every `interval` (back to back when zero).
 fn latency(
     rt: &tokio::runtime::Runtime,
-    dir: &std::path::Path,
-    name: &str,
+    db: Database,
     concurrency: usize,
     interval: Duration,
     requests_each: usize,
 ) -> (Duration, Duration, f64) {
     rt.block_on(async {
-        let collector = Collector::builder()
-            .db(dir.join(format!("{name}.db")))
-            .listen("127.0.0.1:0")
-            .start()
-            .await
-            .unwrap();
+        let collector = Collector::builder().db(db).listen("127.0.0.1:0").start().await.unwrap();
         let url = format!("{}/v1/events", collector.url());
         let started = Instant::now();
         let mut clients = Vec::new();
@@ -278,7 +307,7 @@ fn main() {
         .unwrap();
 
     // `INGEST_PARTS=pipeline,latency` runs only those parts (for profiling).
-    let parts = std::env::var("INGEST_PARTS").unwrap_or_else(|_| "store,pipeline,latency".into());
+    let parts = std::env::var("INGEST_PARTS").unwrap_or_else(|_| "store,pipeline,latency,postgres".into());
     let ceiling = insert_directly(dir.path(), events, &[]);
     println!("ceiling: rusqlite, one transaction, {events} rows: {ceiling:.0} events/s");
     if parts.contains("indexes") {
@@ -298,7 +327,7 @@ fn main() {
         }
     }
     if parts.contains("store") {
-        let store = store_only(&rt, dir.path(), events);
+        let store = store_only(&rt, dir.path().join("store.db").into(), events);
         println!(
             "store: SqliteStore::write, 500-row batches, 4 writers: {store:.0} events/s ({:.2} of the ceiling)",
             store / ceiling
@@ -310,7 +339,8 @@ fn main() {
         &[]
     };
     for &(name, in_flight) in pipelines {
-        let (stored, dropped) = pipeline(&rt, dir.path(), name, events, in_flight);
+        let db = dir.path().join(format!("{name}.db")).into();
+        let (stored, dropped) = pipeline(&rt, db, 1, events, in_flight);
         println!(
             "pipeline: emit -> transport (max_in_flight {in_flight}) -> HTTP -> collector -> SQLite: {stored:.0} events/s stored \
              ({:.2} of the ceiling, {dropped} dropped)",
@@ -327,11 +357,92 @@ fn main() {
         &[]
     };
     for &(name, concurrency, interval, n) in latencies {
-        let (p50, p99, r) = latency(&rt, dir.path(), name, concurrency, interval, n);
+        let db = dir.path().join(format!("{name}.db")).into();
+        let (p50, p99, r) = latency(&rt, db, concurrency, interval, n);
         println!(
             "latency {name}: 500-event requests, {concurrency} client(s): p50 {:.2} ms, p99 {:.2} ms, {r:.0} events/s",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         );
     }
+    if parts.contains("postgres") {
+        postgres_rows(&rt, events, &parts, latencies);
+    }
+}
+
+/// The same measurements on PostgreSQL (a server started for the run, with its
+/// durable defaults: fsync and synchronous_commit on), one and two replicas.
+fn postgres_rows(rt: &tokio::runtime::Runtime, events: u64, parts: &str, latencies: &[(&str, usize, Duration, usize)]) {
+    let server = match pg::PgServer::start_with(&[]) {
+        Ok(server) => server,
+        Err(why) => {
+            println!("postgres: skipped, no server could be started ({why})");
+            return;
+        }
+    };
+    if parts.contains("store") {
+        let ceiling = postgres_ceiling(rt, &server, events);
+        println!(
+            "postgres ceiling: INSERT ... SELECT generate_series in 2 sessions, server-side, same schema: {ceiling:.0} events/s"
+        );
+        let store = store_only(rt, server.fresh_database().into(), events);
+        println!(
+            "postgres store: PostgresStore::write, 500-row batches, 4 writers: {store:.0} events/s ({:.2} of the ceiling)",
+            store / ceiling
+        );
+    }
+    if parts.contains("pipeline") {
+        for replicas in [1, 2] {
+            let (stored, dropped) = pipeline(rt, server.fresh_database().into(), replicas, events, 4);
+            println!(
+                "postgres pipeline: emit -> transport (max_in_flight 4) -> HTTP -> {replicas} collector replica(s) -> \
+                 PostgreSQL: {stored:.0} events/s stored ({dropped} dropped)"
+            );
+        }
+    }
+    for &(name, concurrency, interval, n) in latencies {
+        let (p50, p99, r) = latency(rt, server.fresh_database().into(), concurrency, interval, n);
+        println!(
+            "postgres latency {name}: 500-event requests, {concurrency} client(s): p50 {:.2} ms, p99 {:.2} ms, {r:.0} events/s",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// The PostgreSQL ceiling on this machine: rows like the bench's generated by
+/// the server itself (no client, no network, no parsing) into the collector's
+/// schema and indexes, two sessions at once, each `ON CONFLICT DO NOTHING`.
+fn postgres_ceiling(rt: &tokio::runtime::Runtime, server: &pg::PgServer, events: u64) -> f64 {
+    let url = server.fresh_database();
+    rt.block_on(async {
+        // Opening the store creates the schema; the rows then go in without it.
+        let store = PostgresStore::open(PostgresConfig::new(url.clone())).await.unwrap();
+        store.close().await;
+    });
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let half = events / 2;
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for session in 0..2 {
+            let (db, first) = (db.clone(), session * half + 1);
+            s.spawn(move || {
+                server.psql(
+                    &db,
+                    &format!(
+                        "INSERT INTO events SELECT \
+                         ('019ab5a3-7c2e-7d41-9f3a-' || lpad(to_hex(n), 12, '0'))::uuid, n, 'B_INTERACT', 1, \
+                         '2026-11-24T10:00:00.' || lpad(n::text, 6, '0') || 'Z', 'user_' || (n % 1000), \
+                         'session_' || (n % 5000), 'q_' || n, lpad(to_hex(n + 1), 32, '0'), \
+                         lpad(to_hex(n + 1), 16, '0'), NULL, 'bench', '1.0.0', 'telemetry-rust/0.1.0', \
+                         '{{\"function\":\"chat\",\"module\":\"bench::svc\",\"duration_us\":' || (n % 5000) || \
+                         ',\"outcome\":\"ok\",\"query_len\":17}}', '2026-11-24T10:00:00Z' \
+                         FROM generate_series({first}, {}) n ON CONFLICT DO NOTHING",
+                        first + half - 1
+                    ),
+                );
+            });
+        }
+    });
+    rate(half * 2, started.elapsed())
 }
