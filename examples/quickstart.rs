@@ -11,8 +11,9 @@
 //!
 //! Run: `cargo run --example quickstart`; add `-- --keep-open` to keep the
 //! collector running after the report (until Ctrl-C) and explore it with the
-//! `telemetry-collector` CLI. Lines starting with `report: ` are a stable format:
-//! `.ci/run` checks their numbers.
+//! `telemetry-collector` CLI or in the web UI it serves (its address is
+//! printed). Lines starting with `report: ` are a stable format: `.ci/run`
+//! checks their numbers.
 //!
 //! The traffic is deterministic (every "random" choice is a hash of the request's
 //! ids), so every run stores the same events; only times and durations differ.
@@ -616,6 +617,9 @@ async fn main() -> Result<(), BoxError> {
     let collector = Collector::builder().db(&db).listen("127.0.0.1:0").start().await?;
     let collector_url = collector.url().to_string();
     println!("collector: {collector_url}, database {}", db.display());
+    if let Some(ui) = collector.ui_url() {
+        println!("web UI: {ui} (add `-- --keep-open` to browse it after the run)");
+    }
 
     // 2. The pipeline, as a service installs it: events are batched and sent in
     //    the background, no request ever waits for them, and the tracking plan
@@ -668,8 +672,11 @@ async fn main() -> Result<(), BoxError> {
     report(&client, &stats, &driven).await?;
     print_explore(&db, keep_open.then_some(collector_url.as_str()));
 
-    // 7. Optionally, keep the collector up to explore it live.
+    // 7. Optionally, keep the collector up to explore it live, in the browser too.
     if keep_open {
+        if let Some(ui) = collector.ui_url() {
+            println!("web UI: {ui}   (sessions: {ui}sessions/session_00, plan: {ui}kinds)");
+        }
         println!("the collector keeps running at {collector_url}; Ctrl-C to stop it");
         tokio::signal::ctrl_c().await?;
     }

@@ -60,6 +60,7 @@ pub struct CollectorBuilder {
     max_concurrent_requests: usize,
     pg_pool_size: usize,
     pg_writers: usize,
+    ui: Option<bool>,
 }
 
 impl Default for CollectorBuilder {
@@ -79,6 +80,7 @@ impl Default for CollectorBuilder {
             max_concurrent_requests: 16,
             pg_pool_size: pg.pool_size,
             pg_writers: pg.writers,
+            ui: None,
         }
     }
 }
@@ -175,6 +177,22 @@ impl CollectorBuilder {
         self
     }
 
+    /// Serves the web UI (the event browser) at `/`: on by default when the
+    /// collector listens on loopback, off otherwise (it shows every event to
+    /// whoever reaches the port; set a [`token`](Self::token) before turning it on
+    /// elsewhere).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let collector = telemetry_collector::Collector::builder().db("t.db").ui(false).start().await?;
+    /// assert!(collector.ui_url().is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn ui(mut self, on: bool) -> Self {
+        self.ui = Some(on);
+        self
+    }
+
     /// Opens the store, binds the address and serves until [`Collector::shutdown`].
     /// Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Collector, StartError> {
@@ -228,9 +246,10 @@ impl CollectorBuilder {
             conflicts_logged: Mutex::default(),
             ingest_slots: Arc::new(tokio::sync::Semaphore::new(self.max_concurrent_requests.max(1))),
         });
+        let ui = self.ui.unwrap_or(addr.ip().is_loopback());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let served = axum::serve(listener, router(state))
+            let served = axum::serve(listener, router(state, ui))
                 .with_graceful_shutdown(async {
                     let _ = stop_rx.await;
                 })
@@ -243,6 +262,7 @@ impl CollectorBuilder {
         Ok(Collector {
             addr,
             url: format!("http://{addr}"),
+            ui,
             db,
             counters,
             store,
@@ -269,6 +289,7 @@ impl CollectorBuilder {
 pub struct Collector {
     addr: SocketAddr,
     url: String,
+    ui: bool,
     db: Database,
     counters: Arc<Counters>,
     store: Arc<dyn Store>,
@@ -285,6 +306,11 @@ impl Collector {
     /// The base URL, e.g. `http://127.0.0.1:4318` (events go to `{url}/v1/events`).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The web UI's address (`{url}/`), when it is served (see [`CollectorBuilder::ui`]).
+    pub fn ui_url(&self) -> Option<String> {
+        self.ui.then(|| format!("{}/", self.url))
     }
 
     /// The address it listens on.

@@ -91,6 +91,12 @@ struct ServeArgs {
     /// PostgreSQL: write transactions at once.
     #[arg(long, env = "TELEMETRY_COLLECTOR_PG_WRITERS", default_value_t = 3)]
     pg_writers: usize,
+    /// Do not serve the web UI (served at / by default on a loopback address).
+    #[arg(long, conflicts_with = "ui")]
+    no_ui: bool,
+    /// Serve the web UI on a non-loopback address too (set --token first: it shows every event).
+    #[arg(long)]
+    ui: bool,
 }
 
 /// `30d`, `12h`, `90m` or `45s`: a whole number and its unit.
@@ -183,9 +189,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(plan) = args.plan {
         builder = builder.plan(plan);
     }
+    if args.no_ui || args.ui {
+        builder = builder.ui(args.ui);
+    }
     let collector = builder.start().await.map_err(|e| e.to_string())?;
     // Tests and scripts read this line to find the port.
     outln!("listening on {}", collector.url());
+    if let Some(ui) = collector.ui_url() {
+        outln!("web UI at {ui}");
+    }
     shutdown_signal().await;
     eprintln!("shutting down (a second Ctrl-C or SIGTERM stops at once)");
     tokio::select! {

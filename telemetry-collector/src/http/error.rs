@@ -89,7 +89,7 @@ pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no such endpoint: {}; this collector serves /v1/events, /v1/catalog, /v1/sessions/{{sid}}, /v1/stats, /v1/rejected and /healthz",
+            "no such endpoint: {}; this collector serves /v1/events, /v1/catalog, /v1/sessions/{{sid}}, /v1/stats, /v1/rejected, /v1/stream and /healthz",
             uri.path()
         ),
     )

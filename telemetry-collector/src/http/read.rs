@@ -21,18 +21,24 @@ fn normalize_time(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(telemetry_core::Timestamp::from_system_time(parsed.into()).to_string())
 }
 
-pub(crate) async fn get_events(
-    State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(mut query): Query<EventQuery>,
-) -> Result<Json<EventPage>, ApiError> {
-    authorize(&app.token, &headers)?;
+/// `since` and `until` of a query, as stored.
+pub(crate) fn normalize_times(query: &mut EventQuery) -> Result<(), ApiError> {
     if let Some(since) = &query.since {
         query.since = Some(normalize_time("since", since)?);
     }
     if let Some(until) = &query.until {
         query.until = Some(normalize_time("until", until)?);
     }
+    Ok(())
+}
+
+pub(crate) async fn get_events(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(mut query): Query<EventQuery>,
+) -> Result<Json<EventPage>, ApiError> {
+    authorize(&app.token, &headers)?;
+    normalize_times(&mut query)?;
     Ok(Json(app.store.events(query).await?))
 }
 

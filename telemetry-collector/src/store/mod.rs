@@ -155,6 +155,9 @@ pub struct EventQuery {
     pub cursor: Option<String>,
     /// Only events stored after this sequence number, oldest first: what `tail` polls with.
     pub after_seq: Option<i64>,
+    /// Only instrumented calls with this `event_data.outcome` (`ok`, `error`,
+    /// `cancelled`, `panic`). No index covers it: the scan stops at a page.
+    pub outcome: Option<String>,
 }
 
 /// A stored event as the query API returns it: the envelope plus where and when it was stored.
@@ -250,6 +253,37 @@ pub struct StoredStats {
     pub rejected_by_reason: Vec<Count>,
     /// Recorded schema conflicts (see `GET /v1/catalog` for each one's changes).
     pub conflicts: u64,
+    /// Each stored kind and version: how many, and the newest event time.
+    pub kinds: Vec<KindSeen>,
+    /// Events per minute per kind over the last [`PER_MINUTE_WINDOW`] minutes of event time.
+    pub per_minute: Vec<MinuteCount>,
+}
+
+/// How many minutes [`StoredStats::per_minute`] covers, this one included.
+pub const PER_MINUTE_WINDOW: u32 = 60;
+
+/// A stored kind and version, with how often and how lately it was seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KindSeen {
+    /// The kind.
+    pub event_type: String,
+    /// Its version.
+    pub schema_version: u32,
+    /// Events stored.
+    pub count: u64,
+    /// The newest event's `timestamp`.
+    pub last_seen: String,
+}
+
+/// Events of one kind in one minute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MinuteCount {
+    /// The minute, `YYYY-MM-DDTHH:MM` (UTC).
+    pub minute: String,
+    /// The kind.
+    pub event_type: String,
+    /// Events in it.
+    pub count: u64,
 }
 
 /// A service's declaration of one kind (from `POST /v1/catalog`).

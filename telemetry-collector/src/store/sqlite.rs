@@ -31,8 +31,9 @@ use tokio::sync::oneshot;
 
 use super::rows::{decode_cursor, finish_page, page_limit, EventRow, EVENT_COLUMNS};
 use super::{
-    Count, Declared, DeclaredKind, Declarer, DurationStats, EventPage, EventQuery, NewEvent, PlanDeclarer, PlanKind,
-    Store, StoreError, StoredConflict, StoredEvent, StoredRejection, StoredStats, WriteBatch, WriteOutcome,
+    Count, Declared, DeclaredKind, Declarer, DurationStats, EventPage, EventQuery, KindSeen, MinuteCount, NewEvent,
+    PlanDeclarer, PlanKind, Store, StoreError, StoredConflict, StoredEvent, StoredRejection, StoredStats, WriteBatch,
+    WriteOutcome, PER_MINUTE_WINDOW,
 };
 
 /// How hard a commit is made to stick.
@@ -658,6 +659,7 @@ fn query_events(conn: &Connection, q: &EventQuery) -> Result<EventPage, StoreErr
     filter("service", "=", &q.service);
     filter("timestamp", ">=", &q.since);
     filter("timestamp", "<", &q.until);
+    filter("json_extract(event_data, '$.outcome')", "=", &q.outcome);
     let order = if let Some(after) = q.after_seq {
         values.push(after.into());
         clauses.push(format!("seq > ?{}", values.len()));
@@ -779,7 +781,42 @@ fn stored_stats(conn: &Connection) -> Result<StoredStats, StoreError> {
             "SELECT reason_code, COUNT(*) FROM rejected_events GROUP BY 1 ORDER BY 2 DESC, 1",
         )?,
         conflicts: one("SELECT COUNT(*) FROM plan_conflicts")?,
+        kinds: kinds_seen(conn)?,
+        per_minute: per_minute(conn)?,
     })
+}
+
+fn kinds_seen(conn: &Connection) -> Result<Vec<KindSeen>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT event_type, schema_version, COUNT(*), MAX(timestamp) FROM events \
+         GROUP BY event_type, schema_version ORDER BY 1, 2",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(KindSeen {
+            event_type: r.get(0)?,
+            schema_version: r.get::<_, i64>(1)?.max(0) as u32,
+            count: r.get::<_, i64>(2)?.max(0) as u64,
+            last_seen: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Events per minute per kind over the last [`PER_MINUTE_WINDOW`] minutes (by
+/// event time; a range scan of the time index, not a full scan).
+fn per_minute(conn: &Connection) -> Result<Vec<MinuteCount>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT substr(timestamp, 1, 16), event_type, COUNT(*) FROM events \
+         WHERE timestamp >= strftime('%Y-%m-%dT%H:%M', 'now', ?1) GROUP BY 1, 2 ORDER BY 1, 2",
+    )?;
+    let rows = stmt.query_map([format!("-{} minutes", PER_MINUTE_WINDOW - 1)], |r| {
+        Ok(MinuteCount {
+            minute: r.get(0)?,
+            event_type: r.get(1)?,
+            count: r.get::<_, i64>(2)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn rejected(conn: &Connection, limit: u32, before_id: Option<i64>) -> Result<Vec<StoredRejection>, StoreError> {

@@ -7,8 +7,8 @@ use tokio_postgres::{Client, Row};
 use super::write::SEQ_SHIFT;
 use crate::store::rows::{decode_cursor, finish_page, page_limit, EventRow};
 use crate::store::{
-    Count, DurationStats, EventPage, EventQuery, PlanDeclarer, PlanKind, StoreError, StoredConflict, StoredEvent,
-    StoredRejection, StoredStats,
+    Count, DurationStats, EventPage, EventQuery, KindSeen, MinuteCount, PlanDeclarer, PlanKind, StoreError,
+    StoredConflict, StoredEvent, StoredRejection, StoredStats, PER_MINUTE_WINDOW,
 };
 
 /// The columns read into [`EventRow`], in its order.
@@ -56,6 +56,7 @@ pub(super) async fn events(client: &Client, q: &EventQuery) -> Result<EventPage,
         ("service", "=", &q.service),
         ("timestamp", ">=", &q.since),
         ("timestamp", "<", &q.until),
+        ("(event_data::json ->> 'outcome')", "=", &q.outcome),
     ] {
         if let Some(v) = value {
             values.push(Box::new(v.clone()));
@@ -215,6 +216,38 @@ pub(super) async fn stats(client: &Client) -> Result<StoredStats, StoreError> {
         )
         .await?,
         conflicts: one(client, "SELECT COUNT(*) FROM plan_conflicts").await?,
+        kinds: client
+            .query(
+                "SELECT event_type, schema_version, COUNT(*), MAX(timestamp) FROM events \
+                 GROUP BY event_type, schema_version ORDER BY 1, 2",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| KindSeen {
+                event_type: r.get(0),
+                schema_version: r.get::<_, i32>(1).max(0) as u32,
+                count: r.get::<_, i64>(2).max(0) as u64,
+                last_seen: r.get(3),
+            })
+            .collect(),
+        // A range scan of the time index (event time), as on SQLite.
+        per_minute: client
+            .query(
+                "SELECT substr(timestamp, 1, 16), event_type, COUNT(*) FROM events \
+                 WHERE timestamp >= to_char(now() AT TIME ZONE 'UTC' - make_interval(mins => $1), \
+                                            'YYYY-MM-DD\"T\"HH24:MI') \
+                 GROUP BY 1, 2 ORDER BY 1, 2",
+                &[&(PER_MINUTE_WINDOW as i32 - 1)],
+            )
+            .await?
+            .iter()
+            .map(|r| MinuteCount {
+                minute: r.get(0),
+                event_type: r.get(1),
+                count: r.get::<_, i64>(2).max(0) as u64,
+            })
+            .collect(),
     })
 }
 
