@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod browser;
 pub mod postgres;
 
 use serde_json::{json, Value};
