@@ -302,9 +302,12 @@ async function liveView(main) {
   let cursor = null;
   let stream = null;
   let selected = null;
+  let received = 0; // events the stream delivered since the page loaded
 
   const updateCount = () => {
-    count.textContent = `${tbody.rows.length} shown${cursor ? ", older on the server" : ""}`;
+    count.dataset.received = received;
+    const live = received ? `, ${received} arrived live` : "";
+    count.textContent = `${tbody.rows.length} shown${live}${cursor ? ", older on the server" : ""}`;
   };
 
   const row = (ev) => {
@@ -342,6 +345,7 @@ async function liveView(main) {
   };
 
   const arrive = (events) => {
+    received += events.length;
     if (paused) {
       pending.push(...events);
       if (pending.length > MAX_ROWS * 4) pending = pending.slice(-MAX_ROWS);
@@ -360,6 +364,7 @@ async function liveView(main) {
     marker.hidden = true;
     const events = pending;
     pending = [];
+    received -= events.length; // counted when they arrived
     arrive(events);
     setStatus("live");
   };
