@@ -40,7 +40,7 @@ fn stamp(t: SystemTime) -> String {
 fn stored_event(n: u64, total: u64, now: SystemTime) -> NewEvent {
     let age = Duration::from_micros((total - n) * 86_400_000_000 / total) + Duration::from_secs(60);
     let kind = KINDS[(n % 4) as usize];
-    let outcome = if n % 97 == 0 { "error" } else { "ok" };
+    let outcome = if n.is_multiple_of(97) { "error" } else { "ok" };
     NewEvent {
         event_id: format!("019ab5a3-7c2e-7d41-9f3a-{n:012x}"),
         event_type: kind.into(),
@@ -178,6 +178,10 @@ async fn post_at(url: String, rate: u64, seconds: u64) -> u64 {
     sent
 }
 
+/// A filter to measure: its input's name, its value in round `i`, and the JS
+/// test that a row (`r`) matches it.
+type FilterCase<'a> = (&'a str, &'a dyn Fn(usize) -> String, &'a str);
+
 fn main() {
     let total: u64 = std::env::var("UI_EVENTS")
         .ok()
@@ -222,7 +226,7 @@ fn main() {
         );
 
         // 2. Filters.
-        let cases: [(&str, &dyn Fn(usize) -> String, &str); 4] = [
+        let cases: [FilterCase; 4] = [
             ("sid", &|i| format!("session_{}", 500 + i), "r.dataset.sid === input.value"),
             ("uid", &|i| format!("user_{}", 50 + i), "r.children[3].textContent === input.value"),
             ("event_type", &|i| KINDS[i % 4].to_string(), "r.children[1].textContent.startsWith(input.value + ' ')"),

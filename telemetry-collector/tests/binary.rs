@@ -200,6 +200,56 @@ fn serve_takes_its_settings_from_the_environment_and_stops_on_sigterm() {
     assert!(status.success(), "{status}");
 }
 
+/// `serve` with `args`: its first two lines of output and the child.
+fn serve_lines(args: &[&str]) -> (Child, String, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    if !args.contains(&"--no-ui") {
+        out.read_line(&mut second).unwrap();
+    }
+    (child, first.trim().to_string(), second.trim().to_string())
+}
+
+fn get_status(url: &str) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async { reqwest::get(url).await.unwrap().status().as_u16() })
+}
+
+#[test]
+fn serve_prints_the_web_ui_address_on_loopback_and_no_ui_turns_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ui.db");
+    let db = db.to_str().unwrap();
+    let (mut child, first, second) = serve_lines(&["--db", db, "--listen", "127.0.0.1:0"]);
+    let url = first.strip_prefix("listening on ").unwrap().to_string();
+    assert_eq!(second, format!("web UI at {url}/"));
+    assert_eq!(get_status(&format!("{url}/sessions/s1")), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (mut child, first, _) = serve_lines(&["--db", db, "--listen", "127.0.0.1:0", "--no-ui"]);
+    let url = first.strip_prefix("listening on ").unwrap().to_string();
+    assert_eq!(get_status(&format!("{url}/")), 404);
+    assert_eq!(get_status(&format!("{url}/healthz")), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (code, _, err) = cli(&["serve", "--ui", "--no-ui"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--no-ui"), "{err}");
+}
+
 #[test]
 fn a_bad_option_is_an_error_naming_it() {
     let (code, _, err) = cli(&["serve", "--durability", "sometimes"]);

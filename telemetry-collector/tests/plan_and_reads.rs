@@ -319,7 +319,91 @@ async fn kept_rejections_that_pass_now_are_replayed_once(backend: Backend) {
     assert_eq!(body, json!({"replayed": 0, "duplicates": 0, "still_rejected": 1}));
 }
 
+/// What the web UI reads beyond the plain API: the outcome filter, each kind's
+/// count and last time, events per minute over the last hour, and the stream.
+async fn outcome_filter_kind_activity_per_minute_and_the_stream(backend: Backend) {
+    let c = TestCollector::start_on(backend).await;
+    let now = telemetry_core::Timestamp::now().to_string();
+    let mut events: Vec<Value> = (0..30).map(event).collect();
+    for e in &mut events[..10] {
+        e["timestamp"] = json!(now);
+    }
+    events[3]["event_data"]["outcome"] = json!("panic");
+    events[20]["event_data"]["outcome"] = json!("panic");
+    events[25]["event_type"] = json!("OE_OTHER");
+    events[25]["event_data"] = json!({"n": 1});
+    c.post_events(&request(events)).await;
+
+    let panics = c.get("/v1/events?outcome=panic").await;
+    let ids: Vec<&str> = panics["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "019ab5a3-7c2e-7d41-9f3a-000000000003",
+            "019ab5a3-7c2e-7d41-9f3a-000000000014"
+        ]
+    );
+    let panics_in_session = c.get("/v1/events?outcome=panic&sid=session_0").await;
+    assert_eq!(
+        panics_in_session["events"][0]["event_id"],
+        "019ab5a3-7c2e-7d41-9f3a-000000000014"
+    );
+    assert_eq!(panics_in_session["events"].as_array().unwrap().len(), 1);
+
+    let stats = c.get("/v1/stats").await["stored"].clone();
+    assert_eq!(
+        stats["kinds"],
+        json!([
+            {"event_type": "OE_INTERACT", "schema_version": 1, "count": 29, "last_seen": now},
+            {"event_type": "OE_OTHER", "schema_version": 1, "count": 1, "last_seen": "2026-11-24T10:00:25.000025Z"},
+        ])
+    );
+    // Only the ten events of this minute are in the last hour (the rest are from 2026-11-24).
+    assert_eq!(
+        stats["per_minute"],
+        json!([{"minute": &now[..16], "event_type": "OE_INTERACT", "count": 10}])
+    );
+
+    // The stream: from what is stored now, only what comes next, filtered, as `events` messages.
+    let mut stream = c.http.get(c.url("/v1/stream?sid=session_1")).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut later = vec![event(100), event(101), event(106)];
+    for e in &mut later {
+        e["timestamp"] = json!(now);
+    }
+    c.post_events(&request(later)).await;
+    let mut text = String::new();
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            text.push_str(&String::from_utf8_lossy(&stream.chunk().await.unwrap().unwrap()));
+            if let Some(end) = text.find("\n\n") {
+                break text[..end].to_string();
+            }
+        }
+    })
+    .await
+    .expect("a stream message within 10 s");
+    let mut lines = message.lines();
+    assert_eq!(lines.next(), Some("event: events"));
+    let body: Value = serde_json::from_str(lines.next().unwrap().strip_prefix("data: ").unwrap()).unwrap();
+    let sids: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sid"].as_str().unwrap())
+        .collect();
+    // 101 and 106 are session_1; 100 is session_0.
+    assert_eq!(sids, ["session_1", "session_1"], "{body}");
+}
+
 on_each_backend!(
+    outcome_filter_kind_activity_per_minute_and_the_stream,
     declared_kinds_are_learned_and_a_changed_schema_is_a_conflict,
     a_fixed_plan_rejects_unknown_kinds_and_data_that_does_not_fit,
     pages_at_equal_timestamps_skip_and_repeat_nothing,

@@ -583,3 +583,47 @@ async fn kinds_and_stats_pages_show_the_plan_its_conflicts_and_the_numbers() {
     b.screenshot("stats").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_is_on_by_default_on_loopback_only_and_can_be_turned_off() {
+    let on = TestCollector::start().await;
+    assert_eq!(on.collector.ui_url(), Some(format!("{}/", on.collector.url())));
+    for (path, media_type) in [
+        ("/", "text/html"),
+        ("/sessions/s%20x", "text/html"),
+        ("/kinds", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/style.css", "text/css"),
+    ] {
+        let response = on.http.get(on.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with(media_type),
+            "{path}"
+        );
+        assert!(headers.contains_key("content-security-policy"), "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+    }
+    let missing = on.http.get(on.url("/ui/nothing.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let off = TestCollector::start_with(|b| b.ui(false)).await;
+    assert_eq!(off.collector.ui_url(), None);
+    assert_eq!(off.http.get(off.url("/")).send().await.unwrap().status(), 404);
+    assert_eq!(off.http.get(off.url("/v1/stats")).send().await.unwrap().status(), 200);
+
+    // On every interface, the UI waits to be asked for.
+    let everywhere = TestCollector::start_with(|b| b.listen("0.0.0.0:0")).await;
+    assert_eq!(everywhere.collector.ui_url(), None);
+    let port = everywhere.collector.addr().port();
+    let page = everywhere
+        .http
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    let asked = TestCollector::start_with(|b| b.listen("0.0.0.0:0").ui(true)).await;
+    assert!(asked.collector.ui_url().is_some());
+}

@@ -193,10 +193,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         builder = builder.ui(args.ui);
     }
     let collector = builder.start().await.map_err(|e| e.to_string())?;
-    // Tests and scripts read this line to find the port.
-    outln!("listening on {}", collector.url());
+    // Tests and scripts read this line to find the port. A server keeps
+    // serving when nobody reads its stdout any more (unlike the reading
+    // commands, which end quietly), so a failed write is ignored here.
+    let say = |line: String| {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    };
+    say(format!("listening on {}", collector.url()));
     if let Some(ui) = collector.ui_url() {
-        outln!("web UI at {ui}");
+        say(format!("web UI at {ui}"));
     }
     shutdown_signal().await;
     eprintln!("shutting down (a second Ctrl-C or SIGTERM stops at once)");
