@@ -581,6 +581,22 @@ async fn kinds_and_stats_pages_show_the_plan_its_conflicts_and_the_numbers() {
     let per_minute = b.eval("document.querySelector('#per-minute table').innerText").await;
     assert!(per_minute.as_str().unwrap().contains("OE_SCORED"), "{per_minute}");
     b.screenshot("stats").await;
+
+    // With a fixed plan, its kinds that nobody declared or sent are listed as never seen.
+    let plan = c.dir.path().join("plan.json");
+    let mut fixed = declare("planner", "number");
+    fixed["kinds"][1]["event_type"] = json!("OE_PLANNED");
+    std::fs::write(&plan, fixed.to_string()).unwrap();
+    let with_plan = TestCollector::start_with(|builder| builder.plan(&plan)).await;
+    b.goto(&with_plan.url("/kinds")).await;
+    let planned = "document.querySelector('[data-kind=\"OE_PLANNED v1\"]')";
+    b.wait_for(planned, "the planned kind").await;
+    assert_eq!(
+        b.eval("document.querySelector('h1').textContent").await,
+        "Tracking plan (fixed)"
+    );
+    let text = b.eval(&format!("{planned}.innerText")).await;
+    assert!(text.as_str().unwrap().contains("never seen"), "{text}");
     b.close().await;
 }
 
