@@ -12,7 +12,8 @@
 //!    (over 50 ms, what a user feels as jank).
 //!
 //! Run: `cargo bench -p telemetry-collector --bench ui` (needs `chromium` and
-//! `chromedriver`; `UI_EVENTS` sets the stored count, default 1,000,000). The
+//! `chromedriver`; `UI_EVENTS` sets the stored count, default 1,000,000; `UI_DB`
+//! keeps the database at a path and reuses it). The
 //! browser, the collector and this program share the machine's cores.
 
 use std::sync::Arc;
@@ -193,9 +194,12 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
+        // `UI_DB=path` keeps the filled database there for the next run.
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("telemetry.db");
-        fill(&db, total).await;
+        let db = std::env::var_os("UI_DB").map_or_else(|| dir.path().join("telemetry.db"), Into::into);
+        if !db.exists() {
+            fill(&db, total).await;
+        }
         let collector = Collector::builder().db(&db).listen("127.0.0.1:0").start().await.unwrap();
         let Some(b) = Browser::open().await else {
             println!("ui: skipped, no headless browser");
@@ -224,6 +228,24 @@ fn main() {
             median(loads.clone()),
             loads.iter().cloned().fold(0.0, f64::max)
         );
+
+        // The other pages, which read the plan and the stats.
+        for (path, ready) in [
+            ("/kinds", "document.querySelector('h1')?.textContent.startsWith('Tracking plan')"),
+            ("/stats", "document.querySelector('#durations')"),
+            ("/rejected", "document.querySelector('h1')?.textContent.startsWith('Rejected')"),
+            ("/sessions/session_1234", "document.querySelectorAll('section.request').length > 0"),
+        ] {
+            let mut loads = Vec::new();
+            for _ in 0..3 {
+                loads.push(load_ms(&b, &format!("{base}{path}"), ready).await);
+            }
+            println!(
+                "ui load {path}, {total} events stored: median {:.0} ms, worst {:.0} ms",
+                median(loads.clone()),
+                loads.iter().cloned().fold(0.0, f64::max)
+            );
+        }
 
         // 2. Filters.
         let cases: [FilterCase; 4] = [

@@ -369,6 +369,33 @@ async fn outcome_filter_kind_activity_per_minute_and_the_stream(backend: Backend
         json!([{"minute": &now[..16], "event_type": "OE_INTERACT", "count": 10}])
     );
 
+    // Only the parts asked for are computed, and the answer says which.
+    let some = c.get("/v1/stats?only=totals,kinds").await;
+    assert_eq!(some["parts"], json!(["totals", "kinds"]));
+    assert_eq!(some["stored"]["events"], 30);
+    assert_eq!(some["stored"]["kinds"], stats["kinds"]);
+    assert_eq!(some["stored"]["durations"], json!([]));
+    assert_eq!(some["stored"]["by_kind"], json!([]));
+    let all = c.get("/v1/stats").await;
+    assert_eq!(all["parts"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        all["stored"]["by_kind"],
+        json!([{"key": "OE_INTERACT v1", "count": 29}, {"key": "OE_OTHER v1", "count": 1}])
+    );
+    let (status, body) = answer(
+        c.http
+            .get(c.url("/v1/stats?only=kinds,everything"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("\"everything\" is not a part"),
+        "{body}"
+    );
+
     // The stream: from what is stored now, only what comes next, filtered, as `events` messages.
     let mut stream = c.http.get(c.url("/v1/stream?sid=session_1")).send().await.unwrap();
     assert_eq!(stream.status(), 200);

@@ -542,7 +542,11 @@ async fn kinds_and_stats_pages_show_the_plan_its_conflicts_and_the_numbers() {
 
     b.goto(&c.url("/kinds")).await;
     let scored = "document.querySelector('[data-kind=\"OE_SCORED v1\"]')";
-    b.wait_for(scored, "the OE_SCORED kind").await;
+    b.wait_for(
+        &format!("{scored} && !document.querySelector('main').innerText.includes('counting')"),
+        "the OE_SCORED kind with its count",
+    )
+    .await;
     let text = b.eval(&format!("{scored}.innerText")).await;
     let text = text.as_str().unwrap();
     assert!(text.contains("5 events") && text.contains("1 conflict"), "{text}");
@@ -590,7 +594,11 @@ async fn kinds_and_stats_pages_show_the_plan_its_conflicts_and_the_numbers() {
     let with_plan = TestCollector::start_with(|builder| builder.plan(&plan)).await;
     b.goto(&with_plan.url("/kinds")).await;
     let planned = "document.querySelector('[data-kind=\"OE_PLANNED v1\"]')";
-    b.wait_for(planned, "the planned kind").await;
+    b.wait_for(
+        &format!("{planned} && !document.querySelector('main').innerText.includes('counting')"),
+        "the planned kind, counted",
+    )
+    .await;
     assert_eq!(
         b.eval("document.querySelector('h1').textContent").await,
         "Tracking plan (fixed)"

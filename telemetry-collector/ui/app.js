@@ -630,11 +630,24 @@ function requestView(request, detail) {
 // ---------------------------------------------------------------- kinds view
 
 async function kindsView(main) {
-  const [cat, stats] = await Promise.all([api("/v1/catalog"), api("/v1/stats")]);
-  const seen = new Map(stats.stored.kinds.map((k) => [`${k.event_type} v${k.schema_version}`, k]));
+  // The plan first (small); each kind's count and last seen come after: they
+  // are a scan of every stored event, seconds on a store of millions.
+  const cat = await api("/v1/catalog");
+  drawKinds(main, cat, null);
+  const stats = await api("/v1/stats?only=kinds");
+  if (main.isConnected) drawKinds(main, cat, stats.stored.kinds);
+}
+
+function drawKinds(main, cat, stored) {
+  const seen = new Map((stored || []).map((k) => [`${k.event_type} v${k.schema_version}`, k]));
+  const badge = (name) => {
+    if (!stored) return el("span", { class: "badge", text: "counting…" });
+    const s = seen.get(name);
+    return el("span", { class: "badge", text: s ? `${s.count} events` : "never seen" });
+  };
   const conflicts = (k) => cat.conflicts.filter((c) => c.event_type === k.event_type && c.schema_version === k.schema_version);
-  main.append(el("h1", { text: `Tracking plan${cat.fixed ? " (fixed)" : " (learned)"}` }));
-  main.append(el("p", { class: "muted", text: `${cat.kinds.length} kinds declared, ${cat.conflicts.length} conflicts, ${stats.stored.kinds.length} kinds stored` }));
+  main.replaceChildren(el("h1", { text: `Tracking plan${cat.fixed ? " (fixed)" : " (learned)"}` }));
+  main.append(el("p", { class: "muted", text: `${cat.kinds.length} kinds declared, ${cat.conflicts.length} conflicts${stored ? `, ${stored.length} kinds stored` : ""}` }));
   for (const k of cat.kinds) {
     const key = `${k.event_type} v${k.schema_version}`;
     const s = seen.get(key);
@@ -642,8 +655,8 @@ async function kindsView(main) {
     main.append(
       el(
         "section",
-        { class: `kind${bad.length ? " conflict" : ""}${s ? "" : " unseen"}`, "data-kind": key },
-        el("h2", {}, key, s ? el("span", { class: "badge", text: `${s.count} events` }) : el("span", { class: "badge", text: "never seen" }), bad.length ? el("span", { class: "badge bad", text: `${bad.length} conflict${bad.length > 1 ? "s" : ""}` }) : ""),
+        { class: `kind${bad.length ? " conflict" : ""}${stored && !s ? " unseen" : ""}`, "data-kind": key },
+        el("h2", {}, key, badge(key), bad.length ? el("span", { class: "badge bad", text: `${bad.length} conflict${bad.length > 1 ? "s" : ""}` }) : ""),
         el("p", { class: "muted" }, k.entry?.rust_path ?? "", s ? ` · last seen ${s.last_seen}` : ""),
         fieldsTable(k.entry),
         el("p", { class: "muted" }, "declared by: ", k.declared_by.map((d) => `${d.service} (since ${d.first_seen})`).join(", ")),
@@ -651,11 +664,12 @@ async function kindsView(main) {
       ),
     );
   }
-  const declared = new Set(cat.kinds.map((k) => `${k.event_type} v${k.schema_version}`));
-  for (const name of cat.undeclared || []) {
-    main.append(el("section", { class: "kind unseen", "data-kind": name }, el("h2", {}, name, el("span", { class: "badge", text: seen.has(name) ? `${seen.get(name).count} events` : "never seen" })), el("p", { class: "muted", text: "in the fixed plan; no service has declared it" })));
+  const undeclared = cat.undeclared || [];
+  for (const name of undeclared) {
+    main.append(el("section", { class: "kind unseen", "data-kind": name }, el("h2", {}, name, badge(name)), el("p", { class: "muted", text: "in the fixed plan; no service has declared it" })));
   }
-  const stray = stats.stored.kinds.filter((k) => !declared.has(`${k.event_type} v${k.schema_version}`) && !(cat.undeclared || []).includes(`${k.event_type} v${k.schema_version}`));
+  const declared = new Set(cat.kinds.map((k) => `${k.event_type} v${k.schema_version}`));
+  const stray = (stored || []).filter((k) => !declared.has(`${k.event_type} v${k.schema_version}`) && !undeclared.includes(`${k.event_type} v${k.schema_version}`));
   if (stray.length) {
     main.append(el("h2", { text: "Stored but never declared" }), el("ul", {}, stray.map((k) => el("li", { "data-kind": `${k.event_type} v${k.schema_version}` }, `${k.event_type} v${k.schema_version}: ${k.count} events, last ${k.last_seen}`))));
   }
@@ -664,7 +678,7 @@ async function kindsView(main) {
 // ---------------------------------------------------------------- rejected view
 
 async function rejectedView(main) {
-  const [page, stats] = await Promise.all([api("/v1/rejected?limit=500"), api("/v1/stats")]);
+  const [page, stats] = await Promise.all([api("/v1/rejected?limit=500"), api("/v1/stats?only=totals,rejected")]);
   main.append(el("h1", { text: `Rejected events (${stats.stored.rejected} kept)` }));
   if (!page.rejected.length) {
     main.append(el("p", { class: "empty", text: "Nothing was rejected." }));
@@ -703,16 +717,21 @@ async function rejectedView(main) {
 const PALETTE = ["#2f5fd0", "#e07b00", "#2e8540", "#8e24aa", "#c62828", "#00838f", "#6d4c41", "#5c6bc0"];
 
 async function statsView(main) {
-  const stats = await api("/v1/stats");
+  // The cheap parts first (index reads); the durations scan every stored
+  // event and follow when ready.
+  const stats = await api("/v1/stats?only=totals,per_minute");
   const s = stats.stored;
+  const durations = el("div", { class: "chart", id: "durations-pending" }, el("p", { class: "muted", text: "computing percentiles over every stored call…" }));
   main.append(
     el("h1", { text: "Stats" }),
     el("p", {}, `${s.events} events, ${s.sessions} sessions, ${s.rejected} rejected, ${s.conflicts} conflicts; this process accepted ${stats.collector.accepted ?? 0} and refused ${stats.collector.rejected ?? 0}.`),
     el("h2", { text: "Events per minute, last hour (event time)" }),
     perMinuteChart(s.per_minute),
     el("h2", { text: "Duration per instrumented function" }),
-    durationsChart(s.durations),
+    durations,
   );
+  const slow = await api("/v1/stats?only=durations");
+  durations.replaceWith(durationsChart(slow.stored.durations));
 }
 
 function perMinuteChart(rows) {

@@ -12,7 +12,7 @@ use super::auth::authorize;
 use super::error::{ApiError, Query};
 use super::AppState;
 use crate::stats::CollectorStats;
-use crate::store::{EventPage, EventQuery, StoredEvent, StoredRejection, StoredStats};
+use crate::store::{EventPage, EventQuery, StatsParts, StoredEvent, StoredRejection, StoredStats};
 
 /// An RFC 3339 time in any offset, as the fixed-width UTC text events are stored with.
 fn normalize_time(field: &str, value: &str) -> Result<String, ApiError> {
@@ -71,16 +71,31 @@ pub(crate) async fn get_session(
 pub(crate) struct StatsView {
     collector: CollectorStats,
     stored: StoredStats,
+    /// The parts of `stored` computed (`?only=`; every part by default); the
+    /// fields of the others are empty.
+    parts: Vec<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StatsQuery {
+    /// Comma-separated [`StatsParts::NAMES`].
+    only: Option<String>,
 }
 
 pub(crate) async fn get_stats(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
+    Query(query): Query<StatsQuery>,
 ) -> Result<Json<StatsView>, ApiError> {
     authorize(&app.token, &headers)?;
+    let parts = match &query.only {
+        Some(list) => StatsParts::parse(list).map_err(ApiError::bad_request)?,
+        None => StatsParts::ALL,
+    };
     Ok(Json(StatsView {
         collector: app.counters.snapshot(),
-        stored: app.store.stats().await?,
+        stored: app.store.stats_of(parts).await?,
+        parts: parts.names(),
     }))
 }
 

@@ -259,6 +259,112 @@ pub struct StoredStats {
     pub per_minute: Vec<MinuteCount>,
 }
 
+/// Which parts of [`StoredStats`] to compute, by what each costs on a large
+/// store: `totals` (counts of events, sessions, rejections and conflicts: index
+/// reads), `per_minute` (a range of the time index), `rejected` (by reason; the
+/// rejected table is capped), and the scans of every event: `kinds` (count and
+/// last seen per kind and version), `breakdowns` (`by_kind`, `by_service`,
+/// `by_outcome`) and `durations` (percentiles per function).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsParts {
+    /// `events`, `sessions`, `rejected`, `conflicts`.
+    pub totals: bool,
+    /// `kinds`.
+    pub kinds: bool,
+    /// `by_kind`, `by_service`, `by_outcome`.
+    pub breakdowns: bool,
+    /// `durations`.
+    pub durations: bool,
+    /// `per_minute`.
+    pub per_minute: bool,
+    /// `rejected_by_reason`.
+    pub rejected: bool,
+}
+
+impl StatsParts {
+    /// Every part.
+    pub const ALL: StatsParts = StatsParts {
+        totals: true,
+        kinds: true,
+        breakdowns: true,
+        durations: true,
+        per_minute: true,
+        rejected: true,
+    };
+
+    /// The names these parts go by in `GET /v1/stats?only=...`.
+    pub const NAMES: &'static [&'static str] =
+        &["totals", "kinds", "breakdowns", "durations", "per_minute", "rejected"];
+
+    /// Parts from a comma-separated list of [`NAMES`](Self::NAMES).
+    ///
+    /// ```
+    /// use telemetry_collector::store::StatsParts;
+    /// let parts = StatsParts::parse("kinds,per_minute").unwrap();
+    /// assert!(parts.kinds && parts.per_minute && !parts.durations);
+    /// assert!(StatsParts::parse("everything").is_err());
+    /// ```
+    pub fn parse(list: &str) -> Result<StatsParts, String> {
+        let mut parts = StatsParts {
+            totals: false,
+            kinds: false,
+            breakdowns: false,
+            durations: false,
+            per_minute: false,
+            rejected: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let flag = match name {
+                "totals" => &mut parts.totals,
+                "kinds" => &mut parts.kinds,
+                "breakdowns" => &mut parts.breakdowns,
+                "durations" => &mut parts.durations,
+                "per_minute" => &mut parts.per_minute,
+                "rejected" => &mut parts.rejected,
+                other => {
+                    return Err(format!(
+                        "only: {other:?} is not a part of the stats; the parts are {}",
+                        Self::NAMES.join(", ")
+                    ))
+                }
+            };
+            *flag = true;
+        }
+        Ok(parts)
+    }
+
+    /// The names of the parts set, in [`NAMES`](Self::NAMES) order.
+    pub fn names(&self) -> Vec<&'static str> {
+        let set = [
+            self.totals,
+            self.kinds,
+            self.breakdowns,
+            self.durations,
+            self.per_minute,
+            self.rejected,
+        ];
+        Self::NAMES
+            .iter()
+            .zip(set)
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+}
+
+/// `by_kind` from the per-kind counts (one scan serves both): most events first.
+pub(crate) fn by_kind_from(kinds: &[KindSeen]) -> Vec<Count> {
+    let mut counts: Vec<Count> = kinds
+        .iter()
+        .map(|k| Count {
+            key: format!("{} v{}", k.event_type, k.schema_version),
+            count: k.count,
+        })
+        .collect();
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    counts
+}
+
 /// How many minutes [`StoredStats::per_minute`] covers, this one included.
 pub const PER_MINUTE_WINDOW: u32 = 60;
 
@@ -393,8 +499,14 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, sid: String, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
     /// Kept rejections, newest first.
     async fn rejected(&self, limit: u32, before_id: Option<i64>) -> Result<Vec<StoredRejection>, StoreError>;
-    /// Counts and percentiles.
-    async fn stats(&self) -> Result<StoredStats, StoreError>;
+    /// The parts of the counts and percentiles asked for (the others are left
+    /// empty): the UI's pages ask only for what they show, since some parts scan
+    /// every stored event.
+    async fn stats_of(&self, parts: StatsParts) -> Result<StoredStats, StoreError>;
+    /// Every part of the counts and percentiles.
+    async fn stats(&self) -> Result<StoredStats, StoreError> {
+        self.stats_of(StatsParts::ALL).await
+    }
     /// Records a service's declared kinds; says, per kind, what was found.
     async fn declare(&self, by: Declarer, kinds: Vec<DeclaredKind>) -> Result<Vec<Declared>, StoreError>;
     /// The learned plan and its conflicts.

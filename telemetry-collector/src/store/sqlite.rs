@@ -31,9 +31,9 @@ use tokio::sync::oneshot;
 
 use super::rows::{decode_cursor, finish_page, page_limit, EventRow, EVENT_COLUMNS};
 use super::{
-    Count, Declared, DeclaredKind, Declarer, DurationStats, EventPage, EventQuery, KindSeen, MinuteCount, NewEvent,
-    PlanDeclarer, PlanKind, Store, StoreError, StoredConflict, StoredEvent, StoredRejection, StoredStats, WriteBatch,
-    WriteOutcome, PER_MINUTE_WINDOW,
+    by_kind_from, Count, Declared, DeclaredKind, Declarer, DurationStats, EventPage, EventQuery, KindSeen, MinuteCount,
+    NewEvent, PlanDeclarer, PlanKind, StatsParts, Store, StoreError, StoredConflict, StoredEvent, StoredRejection,
+    StoredStats, WriteBatch, WriteOutcome, PER_MINUTE_WINDOW,
 };
 
 /// How hard a commit is made to stick.
@@ -754,36 +754,49 @@ fn durations(conn: &Connection) -> Result<Vec<DurationStats>, StoreError> {
     Ok(out)
 }
 
-fn stored_stats(conn: &Connection) -> Result<StoredStats, StoreError> {
+fn stored_stats(conn: &Connection, parts: StatsParts) -> Result<StoredStats, StoreError> {
     let one =
         |sql: &str| -> Result<u64, StoreError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64) };
-    Ok(StoredStats {
-        events: one("SELECT COUNT(*) FROM events")?,
-        sessions: one("SELECT COUNT(DISTINCT sid) FROM events WHERE sid IS NOT NULL")?,
-        by_kind: counts(
-            conn,
-            "SELECT event_type || ' v' || schema_version, COUNT(*) FROM events \
-             GROUP BY event_type, schema_version ORDER BY 2 DESC, 1",
-        )?,
-        by_service: counts(
+    let mut stats = StoredStats::default();
+    if parts.totals {
+        stats.events = one("SELECT COUNT(*) FROM events")?;
+        stats.sessions = one("SELECT COUNT(DISTINCT sid) FROM events WHERE sid IS NOT NULL")?;
+        stats.rejected = one("SELECT COUNT(*) FROM rejected_events")?;
+        stats.conflicts = one("SELECT COUNT(*) FROM plan_conflicts")?;
+    }
+    if parts.kinds || parts.breakdowns {
+        let kinds = kinds_seen(conn)?;
+        if parts.breakdowns {
+            stats.by_kind = by_kind_from(&kinds);
+        }
+        if parts.kinds {
+            stats.kinds = kinds;
+        }
+    }
+    if parts.breakdowns {
+        stats.by_service = counts(
             conn,
             "SELECT service, COUNT(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1",
-        )?,
-        by_outcome: counts(
+        )?;
+        stats.by_outcome = counts(
             conn,
             "SELECT json_extract(event_data, '$.outcome'), COUNT(*) FROM events \
              WHERE json_type(event_data, '$.outcome') = 'text' GROUP BY 1 ORDER BY 2 DESC, 1",
-        )?,
-        durations: durations(conn)?,
-        rejected: one("SELECT COUNT(*) FROM rejected_events")?,
-        rejected_by_reason: counts(
+        )?;
+    }
+    if parts.durations {
+        stats.durations = durations(conn)?;
+    }
+    if parts.per_minute {
+        stats.per_minute = per_minute(conn)?;
+    }
+    if parts.rejected {
+        stats.rejected_by_reason = counts(
             conn,
             "SELECT reason_code, COUNT(*) FROM rejected_events GROUP BY 1 ORDER BY 2 DESC, 1",
-        )?,
-        conflicts: one("SELECT COUNT(*) FROM plan_conflicts")?,
-        kinds: kinds_seen(conn)?,
-        per_minute: per_minute(conn)?,
-    })
+        )?;
+    }
+    Ok(stats)
 }
 
 fn kinds_seen(conn: &Connection) -> Result<Vec<KindSeen>, StoreError> {
@@ -918,8 +931,8 @@ impl Store for SqliteStore {
         self.read(move |conn| rejected(conn, limit, before_id)).await
     }
 
-    async fn stats(&self) -> Result<StoredStats, StoreError> {
-        self.read(stored_stats).await
+    async fn stats_of(&self, parts: StatsParts) -> Result<StoredStats, StoreError> {
+        self.read(move |conn| stored_stats(conn, parts)).await
     }
 
     async fn declare(&self, by: Declarer, kinds: Vec<DeclaredKind>) -> Result<Vec<Declared>, StoreError> {

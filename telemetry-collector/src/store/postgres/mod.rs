@@ -46,8 +46,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    Declared, DeclaredKind, Declarer, EventPage, EventQuery, PlanKind, Store, StoreError, StoredConflict, StoredEvent,
-    StoredRejection, StoredStats, WriteBatch, WriteOutcome,
+    Declared, DeclaredKind, Declarer, EventPage, EventQuery, PlanKind, StatsParts, Store, StoreError, StoredConflict,
+    StoredEvent, StoredRejection, StoredStats, WriteBatch, WriteOutcome,
 };
 
 /// Settings of a [`PostgresStore`].
@@ -361,8 +361,8 @@ impl Store for PostgresStore {
         read::rejected(&*self.client().await?, limit, before_id).await
     }
 
-    async fn stats(&self) -> Result<StoredStats, StoreError> {
-        read::stats(&*self.client().await?).await
+    async fn stats_of(&self, parts: StatsParts) -> Result<StoredStats, StoreError> {
+        read::stats(&*self.client().await?, parts).await
     }
 
     async fn declare(&self, by: Declarer, kinds: Vec<DeclaredKind>) -> Result<Vec<Declared>, StoreError> {

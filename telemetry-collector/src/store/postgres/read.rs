@@ -7,8 +7,8 @@ use tokio_postgres::{Client, Row};
 use super::write::SEQ_SHIFT;
 use crate::store::rows::{decode_cursor, finish_page, page_limit, EventRow};
 use crate::store::{
-    Count, DurationStats, EventPage, EventQuery, KindSeen, MinuteCount, PlanDeclarer, PlanKind, StoreError,
-    StoredConflict, StoredEvent, StoredRejection, StoredStats, PER_MINUTE_WINDOW,
+    by_kind_from, Count, DurationStats, EventPage, EventQuery, KindSeen, MinuteCount, PlanDeclarer, PlanKind,
+    StatsParts, StoreError, StoredConflict, StoredEvent, StoredRejection, StoredStats, PER_MINUTE_WINDOW,
 };
 
 /// The columns read into [`EventRow`], in its order.
@@ -187,36 +187,16 @@ async fn durations(client: &Client) -> Result<Vec<DurationStats>, StoreError> {
         .collect())
 }
 
-pub(super) async fn stats(client: &Client) -> Result<StoredStats, StoreError> {
-    Ok(StoredStats {
-        events: one(client, "SELECT COUNT(*) FROM events").await?,
-        sessions: one(client, "SELECT COUNT(DISTINCT sid) FROM events WHERE sid IS NOT NULL").await?,
-        by_kind: counts(
-            client,
-            "SELECT event_type || ' v' || schema_version, COUNT(*) FROM events \
-             GROUP BY event_type, schema_version ORDER BY 2 DESC, 1",
-        )
-        .await?,
-        by_service: counts(
-            client,
-            "SELECT service, COUNT(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1",
-        )
-        .await?,
-        by_outcome: counts(
-            client,
-            "SELECT d->>'outcome', COUNT(*) FROM (SELECT event_data::json AS d FROM events) e \
-             WHERE json_typeof(d->'outcome') = 'string' GROUP BY 1 ORDER BY 2 DESC, 1",
-        )
-        .await?,
-        durations: durations(client).await?,
-        rejected: one(client, "SELECT COUNT(*) FROM rejected_events").await?,
-        rejected_by_reason: counts(
-            client,
-            "SELECT reason_code, COUNT(*) FROM rejected_events GROUP BY 1 ORDER BY 2 DESC, 1",
-        )
-        .await?,
-        conflicts: one(client, "SELECT COUNT(*) FROM plan_conflicts").await?,
-        kinds: client
+pub(super) async fn stats(client: &Client, parts: StatsParts) -> Result<StoredStats, StoreError> {
+    let mut stats = StoredStats::default();
+    if parts.totals {
+        stats.events = one(client, "SELECT COUNT(*) FROM events").await?;
+        stats.sessions = one(client, "SELECT COUNT(DISTINCT sid) FROM events WHERE sid IS NOT NULL").await?;
+        stats.rejected = one(client, "SELECT COUNT(*) FROM rejected_events").await?;
+        stats.conflicts = one(client, "SELECT COUNT(*) FROM plan_conflicts").await?;
+    }
+    if parts.kinds || parts.breakdowns {
+        let kinds: Vec<KindSeen> = client
             .query(
                 "SELECT event_type, schema_version, COUNT(*), MAX(timestamp) FROM events \
                  GROUP BY event_type, schema_version ORDER BY 1, 2",
@@ -230,9 +210,33 @@ pub(super) async fn stats(client: &Client) -> Result<StoredStats, StoreError> {
                 count: r.get::<_, i64>(2).max(0) as u64,
                 last_seen: r.get(3),
             })
-            .collect(),
+            .collect();
+        if parts.breakdowns {
+            stats.by_kind = by_kind_from(&kinds);
+        }
+        if parts.kinds {
+            stats.kinds = kinds;
+        }
+    }
+    if parts.breakdowns {
+        stats.by_service = counts(
+            client,
+            "SELECT service, COUNT(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1",
+        )
+        .await?;
+        stats.by_outcome = counts(
+            client,
+            "SELECT d->>'outcome', COUNT(*) FROM (SELECT event_data::json AS d FROM events) e \
+             WHERE json_typeof(d->'outcome') = 'string' GROUP BY 1 ORDER BY 2 DESC, 1",
+        )
+        .await?;
+    }
+    if parts.durations {
+        stats.durations = durations(client).await?;
+    }
+    if parts.per_minute {
         // A range scan of the time index (event time), as on SQLite.
-        per_minute: client
+        stats.per_minute = client
             .query(
                 "SELECT substr(timestamp, 1, 16), event_type, COUNT(*) FROM events \
                  WHERE timestamp >= to_char(now() AT TIME ZONE 'UTC' - make_interval(mins => $1), \
@@ -247,8 +251,16 @@ pub(super) async fn stats(client: &Client) -> Result<StoredStats, StoreError> {
                 event_type: r.get(1),
                 count: r.get::<_, i64>(2).max(0) as u64,
             })
-            .collect(),
-    })
+            .collect();
+    }
+    if parts.rejected {
+        stats.rejected_by_reason = counts(
+            client,
+            "SELECT reason_code, COUNT(*) FROM rejected_events GROUP BY 1 ORDER BY 2 DESC, 1",
+        )
+        .await?;
+    }
+    Ok(stats)
 }
 
 pub(super) async fn plan(client: &Client) -> Result<(Vec<PlanKind>, Vec<StoredConflict>), StoreError> {
