@@ -205,6 +205,9 @@ document.addEventListener("click", (e) => {
   navigate(url.pathname + url.search);
 });
 window.addEventListener("popstate", () => route());
+// Leaving the page ends its live stream at once: a stream the browser keeps
+// open holds one of its few connections to this collector.
+window.addEventListener("pagehide", () => leaving());
 
 async function route() {
   leaving();

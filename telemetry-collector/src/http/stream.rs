@@ -27,6 +27,9 @@ use crate::store::EventQuery;
 /// How often an idle stream asks the store for new events.
 pub(crate) const POLL: Duration = Duration::from_millis(200);
 
+/// How often an idle stream sends a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Events sent in one message at most; a larger burst goes in several.
 const MESSAGE_EVENTS: u32 = 1000;
 
@@ -81,5 +84,8 @@ pub(crate) async fn get_stream(
             }
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    // A comment line every few seconds: it keeps proxies from closing an idle
+    // stream, and it is how the server learns that a client left without
+    // closing (the write fails), which frees the connection it held.
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
