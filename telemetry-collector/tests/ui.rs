@@ -60,6 +60,19 @@ async fn post(c: &TestCollector, events: Vec<Value>) {
     assert_eq!(body["rejected"], json!([]), "{body}");
 }
 
+/// POSTs one event with a bearer token; it must be accepted.
+async fn post_with_token(c: &TestCollector, token: &str, event: Value) {
+    let response = c
+        .http
+        .post(c.url("/v1/events"))
+        .bearer_auth(token)
+        .json(&request(vec![event]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 const ROWS: &str = "document.querySelectorAll('#events tbody tr').length";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,13 +144,7 @@ async fn live_view_tails_new_events_and_filters_are_in_the_url() {
     );
 
     // Paused: new events are counted, not shown, until resumed.
-    b.client
-        .find(Locator::Css("#pause"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#pause").await;
     post(
         &c,
         (30..33)
@@ -151,24 +158,12 @@ async fn live_view_tails_new_events_and_filters_are_in_the_url() {
     )
     .await;
     assert_eq!(b.eval(ROWS).await, 7);
-    b.client
-        .find(Locator::Css(".new-marker"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(".new-marker").await;
     b.wait_for(&format!("{ROWS} === 10"), "the 3 held events after resuming")
         .await;
 
     // A row opens its detail: the raw JSON and links to the session and the trace.
-    b.client
-        .find(Locator::Css("#events tbody tr"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#events tbody tr").await;
     b.wait_for("!document.querySelector('aside.detail').hidden", "the detail pane")
         .await;
     let detail = b.eval("document.querySelector('aside.detail').innerText").await;
@@ -337,13 +332,7 @@ async fn event_values_are_rendered_as_text_and_never_run() {
 
     b.goto(&c.url("/")).await;
     b.wait_for(&format!("{ROWS} === 1"), "the event").await;
-    b.client
-        .find(Locator::Css("#events tbody tr"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#events tbody tr").await;
     b.wait_for("!document.querySelector('aside.detail').hidden", "the detail pane")
         .await;
     b.goto(&c.url("/sessions/%3Cb%3Es_xss%3C%2Fb%3E")).await;
@@ -352,13 +341,7 @@ async fn event_values_are_rendered_as_text_and_never_run() {
     // Back to the live view with the detail open, then check nothing ran or parsed.
     b.goto(&c.url("/")).await;
     b.wait_for(&format!("{ROWS} === 1"), "the event").await;
-    b.client
-        .find(Locator::Css("#events tbody tr"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#events tbody tr").await;
     b.wait_for("!document.querySelector('aside.detail').hidden", "the detail pane")
         .await;
     assert_eq!(b.eval("window.__xss === undefined").await, true);
@@ -430,25 +413,12 @@ async fn rejected_events_are_grouped_by_reason_with_the_field_highlighted() {
 async fn with_a_token_the_page_asks_for_it_and_shows_no_data_without_it() {
     let Some(b) = Browser::open().await else { return };
     let c = TestCollector::start_with(|builder| builder.token("s3cret-token")).await;
-    let response = c
-        .http
-        .post(c.url("/v1/events"))
-        .bearer_auth("s3cret-token")
-        .header("content-type", "application/json")
-        .body(
-            request(vec![ev(
-                1,
-                "OE_INTERACT",
-                "s_secret_session",
-                0,
-                call("chat", 10, "ok"),
-            )])
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    post_with_token(
+        &c,
+        "s3cret-token",
+        ev(1, "OE_INTERACT", "s_secret_session", 0, call("chat", 10, "ok")),
+    )
+    .await;
 
     b.goto(&c.url("/")).await;
     b.wait_for("!document.getElementById('token-form').hidden", "the token prompt")
@@ -462,13 +432,7 @@ async fn with_a_token_the_page_asks_for_it_and_shows_no_data_without_it() {
 
     let input = b.client.find(Locator::Css("#token-input")).await.unwrap();
     input.send_keys("wrong").await.unwrap();
-    b.client
-        .find(Locator::Css("#token-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#token-form button").await;
     b.wait_for(
         "document.getElementById('token-error').textContent.includes('wrong')",
         "the wrong-token message",
@@ -482,34 +446,15 @@ async fn with_a_token_the_page_asks_for_it_and_shows_no_data_without_it() {
     let input = b.client.find(Locator::Css("#token-input")).await.unwrap();
     input.clear().await.unwrap();
     input.send_keys("s3cret-token").await.unwrap();
-    b.client
-        .find(Locator::Css("#token-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#token-form button").await;
     b.wait_for(&format!("{ROWS} === 1"), "the event, with the token").await;
     // The live stream carries the token too.
-    let response = c
-        .http
-        .post(c.url("/v1/events"))
-        .bearer_auth("s3cret-token")
-        .header("content-type", "application/json")
-        .body(
-            request(vec![ev(
-                2,
-                "OE_INTERACT",
-                "s_secret_session",
-                0,
-                call("chat", 10, "ok"),
-            )])
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    post_with_token(
+        &c,
+        "s3cret-token",
+        ev(2, "OE_INTERACT", "s_secret_session", 0, call("chat", 10, "ok")),
+    )
+    .await;
     b.wait_for(&format!("{ROWS} === 2"), "the tailed event, with the token")
         .await;
     b.close().await;

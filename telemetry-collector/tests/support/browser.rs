@@ -120,6 +120,16 @@ impl Browser {
             .await;
     }
 
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let element = self.client.find(fantoccini::Locator::Css(css)).await;
+        element
+            .unwrap_or_else(|e| panic!("no {css} to click: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
     /// The value of a JavaScript expression.
     pub async fn eval(&self, expression: &str) -> Value {
         self.client
