@@ -68,6 +68,10 @@ pub use telemetry_transport::{
     SpoolSync, Stats, StatsHandle,
 };
 
+/// OTLP export (feature `otlp`).
+#[cfg(feature = "otlp")]
+pub use telemetry_transport::{logfire_base_url, OtlpEndpoints, OtlpProtocol};
+
 #[cfg(feature = "http-server")]
 pub mod http;
 /// The W3C `traceparent`, `tracestate` and `baggage` parsers.

@@ -6,7 +6,7 @@
 //! ([`Batch::push_with`]), so an event costs no allocation of its own.
 
 /// Encoded events, back to back.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Batch {
     /// `e1,e2,...,en`: exactly the text between `[` and `]` in the request.
     json: Vec<u8>,
@@ -69,6 +69,17 @@ impl Batch {
     /// The events' text, comma-separated.
     pub fn json(&self) -> &[u8] {
         &self.json
+    }
+
+    /// Each event's text, in order.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub fn events(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let event = &self.json[start..end];
+            start = end + 1;
+            event
+        })
     }
 
     /// Event `i`'s text.

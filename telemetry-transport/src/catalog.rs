@@ -162,7 +162,7 @@ impl CatalogTask {
     /// Starts the task on the current runtime: it sends now, then after each reconnect.
     pub fn spawn(sender: Arc<Sender>, envelope: &EnvelopeConfig) {
         let task = CatalogTask {
-            url: catalog_url(&sender.config.endpoint),
+            url: catalog_url(&sender.url),
             source: source_of(envelope),
             reconnects: sender.link.reconnects(),
             sender,

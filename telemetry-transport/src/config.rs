@@ -9,7 +9,11 @@ use telemetry_core::Scrubber;
 /// What the pipeline was configured with. Made by [`PipelineBuilder`].
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
-    pub(crate) endpoint: url::Url,
+    /// The collector's events URL (`None`: events go to OTLP only).
+    pub(crate) endpoint: Option<url::Url>,
+    /// OTLP export (feature `otlp`): events as logs, spans, metrics.
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp: Option<crate::otlp::OtlpEndpoints>,
     pub(crate) service: Option<String>,
     pub(crate) service_version: Option<String>,
     pub(crate) token: Option<String>,
@@ -33,7 +37,8 @@ pub struct PipelineConfig {
 /// Why a configuration cannot be used. Each message names the setting and the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    /// No endpoint was given (neither `.endpoint(..)` nor `TELEMETRY_ENDPOINT`).
+    /// No endpoint was given (neither `.endpoint(..)` nor `TELEMETRY_ENDPOINT`,
+    /// nor, with feature `otlp`, an OTLP endpoint).
     MissingEndpoint,
     /// The endpoint is not an `http`/`https` URL.
     BadEndpoint {
@@ -74,7 +79,12 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::MissingEndpoint => write!(
                 f,
-                "no collector endpoint: call .endpoint(\"http://host:4318/v1/events\") or set TELEMETRY_ENDPOINT"
+                "no collector endpoint: call .endpoint(\"http://host:4318/v1/events\") or set TELEMETRY_ENDPOINT{}",
+                if cfg!(feature = "otlp") {
+                    " (or, for an OTLP backend, .otlp_endpoint(\"http://host:4318\") or OTEL_EXPORTER_OTLP_ENDPOINT)"
+                } else {
+                    ""
+                }
             ),
             ConfigError::BadEndpoint { value, reason } => {
                 write!(f, "endpoint {value:?} is not usable: {reason}")
@@ -115,6 +125,8 @@ impl std::error::Error for ConfigError {}
 pub struct PipelineBuilder {
     endpoint: Option<String>,
     config: PipelineConfig,
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp: crate::otlp::OtlpSettings,
 }
 
 /// The wire format's limits (wire-format.md section 2).
@@ -125,9 +137,12 @@ impl Default for PipelineBuilder {
     fn default() -> Self {
         PipelineBuilder {
             endpoint: None,
+            #[cfg(feature = "otlp")]
+            otlp: Default::default(),
             config: PipelineConfig {
-                // Replaced by `build`; a placeholder so the config is always whole.
-                endpoint: url::Url::parse("http://127.0.0.1:4318/v1/events").expect("valid literal"),
+                endpoint: None,
+                #[cfg(feature = "otlp")]
+                otlp: None,
                 service: None,
                 service_version: None,
                 token: None,
@@ -254,11 +269,111 @@ impl PipelineBuilder {
         self
     }
 
+    /// Sends events as OTLP log records to this OTLP/HTTP base URL (feature
+    /// `otlp`): `/v1/logs` is appended, as `/v1/traces` is for spans
+    /// ([`otlp_traces`](Self::otlp_traces)). Like `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// With [`endpoint`](Self::endpoint) too, events go to both.
+    ///
+    /// ```no_run
+    /// let _guard = telemetry_transport::Pipeline::builder()
+    ///     .otlp_endpoint("http://127.0.0.1:4318")      // an OpenTelemetry Collector
+    ///     .service("chat-api")
+    ///     .install()?;
+    /// # Ok::<(), telemetry_transport::ConfigError>(())
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn otlp_endpoint(mut self, base_url: impl Into<String>) -> Self {
+        self.otlp.base = Some(base_url.into());
+        self
+    }
+    /// The whole logs URL, used as given (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_logs_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp.logs = Some(url.into());
+        self
+    }
+    /// The whole traces URL, used as given (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_traces_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp.traces = Some(url.into());
+        self
+    }
+    /// The whole metrics URL, used as given (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_metrics_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp.metrics = Some(url.into());
+        self
+    }
+    /// A header sent with every OTLP request (`OTEL_EXPORTER_OTLP_HEADERS`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp.headers.push((name.into(), value.into()));
+        self
+    }
+    /// `http/protobuf` (default) or `http/json` (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_protocol(mut self, protocol: crate::OtlpProtocol) -> Self {
+        self.otlp.protocol = protocol;
+        self
+    }
+    /// Gzip OTLP bodies (`OTEL_EXPORTER_OTLP_COMPRESSION=gzip`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_gzip(mut self, on: bool) -> Self {
+        self.otlp.gzip = Some(on);
+        self
+    }
+    /// The timeout of one OTLP request (`OTEL_EXPORTER_OTLP_TIMEOUT`, default 10 s).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.otlp.timeout = Some(timeout);
+        self
+    }
+    /// A resource attribute of everything sent over OTLP (`OTEL_RESOURCE_ATTRIBUTES`).
+    #[cfg(feature = "otlp")]
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp.resource.push((key.into(), value.into()));
+        self
+    }
+    /// Whether events go to the OTLP endpoint as logs (default `true` once an
+    /// OTLP endpoint is set; `TELEMETRY_OTLP_LOGS`). `false` keeps OTLP for spans.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_logs(mut self, on: bool) -> Self {
+        self.otlp.send_events = Some(on);
+        self
+    }
+    /// Spans over OTLP too (`TELEMETRY_OTLP_TRACES=1`): `#[instrumented]` calls,
+    /// the HTTP layer's request spans and any `tracing` span (`tracing::info_span!`
+    /// is the `logfire.span` of this world) go to the traces endpoint, with the
+    /// same trace and span ids as the events. See `telemetry_otel`.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_traces(mut self, on: bool) -> Self {
+        self.otlp.send_traces = on;
+        self
+    }
+    /// Sends events and spans to Logfire (`LOGFIRE_TOKEN`): the token's region
+    /// (`pylf_v1_eu_...` goes to `logfire-eu.pydantic.dev`, others to the US),
+    /// the token as `Authorization`, spans on. An explicit
+    /// [`otlp_endpoint`](Self::otlp_endpoint) still wins (a proxy, a test server).
+    #[cfg(feature = "otlp")]
+    pub fn logfire(mut self, token: impl Into<String>) -> Self {
+        self.otlp.logfire_token = Some(token.into());
+        self.otlp.send_traces = true;
+        self
+    }
+
     /// Reads `TELEMETRY_ENDPOINT`, `TELEMETRY_TOKEN`, `TELEMETRY_SERVICE`,
     /// `TELEMETRY_SERVICE_VERSION`, `TELEMETRY_DISABLED` (`true`/`false`/`1`/`0`),
     /// `TELEMETRY_QUEUE_CAPACITY`, `TELEMETRY_BATCH_SIZE`, `TELEMETRY_FLUSH_INTERVAL_MS`,
     /// `TELEMETRY_GZIP` and `TELEMETRY_SEND_CATALOG` (`true`/`false`/`1`/`0`) on top
-    /// of this builder. A malformed value is an error
+    /// of this builder, and `OTEL_SERVICE_NAME` (which `TELEMETRY_SERVICE` overrides).
+    /// With feature `otlp`, also the OpenTelemetry exporter variables:
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: `/v1/logs`, `/v1/traces`,
+    /// `/v1/metrics` appended), `OTEL_EXPORTER_OTLP_{LOGS,TRACES,METRICS}_ENDPOINT`
+    /// (used as given), `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, percent-decoded),
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`/`none`), `OTEL_EXPORTER_OTLP_TIMEOUT`
+    /// (ms), `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `http/json`),
+    /// `OTEL_RESOURCE_ATTRIBUTES`, `TELEMETRY_OTLP_TRACES`, `TELEMETRY_OTLP_LOGS`
+    /// and `LOGFIRE_TOKEN`. A malformed value is an error
     /// naming the variable, never silently ignored.
     pub fn with_env(self) -> Result<Self, ConfigError> {
         self.with_env_from(|name| std::env::var(name).ok())
@@ -266,6 +381,12 @@ impl PipelineBuilder {
 
     /// [`PipelineBuilder::with_env`] with variables from `get` (for tests and tools).
     pub fn with_env_from(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // OpenTelemetry's name first: TELEMETRY_SERVICE, more specific, wins.
+        if let Some(v) = get("OTEL_SERVICE_NAME").filter(|v| !v.trim().is_empty()) {
+            self.config.service = Some(v);
+        }
+        #[cfg(feature = "otlp")]
+        self.otlp.with_env(&get)?;
         if let Some(v) = get("TELEMETRY_ENDPOINT") {
             self.endpoint = Some(v);
         }
@@ -305,7 +426,19 @@ impl PipelineBuilder {
         if config.disabled {
             return Ok(config);
         }
-        let raw = self.endpoint.ok_or(ConfigError::MissingEndpoint)?;
+        #[cfg(feature = "otlp")]
+        {
+            config.otlp = self.otlp.resolve()?;
+        }
+        #[cfg(feature = "otlp")]
+        let otlp_only = config.otlp.as_ref().is_some_and(|o| o.logs.is_some() || o.traces_on);
+        #[cfg(not(feature = "otlp"))]
+        let otlp_only = false;
+        let raw = match self.endpoint {
+            Some(raw) => raw,
+            None if otlp_only => return config.checked(),
+            None => return Err(ConfigError::MissingEndpoint),
+        };
         let url = url::Url::parse(&raw).map_err(|e| ConfigError::BadEndpoint {
             value: raw.clone(),
             reason: e.to_string(),
@@ -331,7 +464,15 @@ impl PipelineBuilder {
                 reason: "it has no host".into(),
             });
         }
-        config.endpoint = url;
+        config.endpoint = Some(url);
+        config.checked()
+    }
+}
+
+impl PipelineConfig {
+    /// The limits every configuration must keep, whatever its destinations.
+    fn checked(self) -> Result<PipelineConfig, ConfigError> {
+        let config = self;
         let range = |setting, ok: bool, reason: String| {
             if ok {
                 Ok(())
@@ -388,7 +529,7 @@ impl PipelineBuilder {
     }
 }
 
-fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+pub(crate) fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
@@ -430,7 +571,7 @@ mod tests {
             .unwrap()
             .build_config()
             .unwrap();
-        assert_eq!(config.endpoint.as_str(), "http://127.0.0.1:9/v1/events");
+        assert_eq!(config.endpoint.unwrap().as_str(), "http://127.0.0.1:9/v1/events");
         assert_eq!(
             (config.token.as_deref(), config.service.as_deref()),
             (Some("t0k"), Some("chat-api"))
@@ -549,7 +690,7 @@ mod tests {
             .endpoint("https://collector.example/v1/events")
             .build_config();
         if cfg!(feature = "tls") {
-            assert_eq!(result.unwrap().endpoint.scheme(), "https");
+            assert_eq!(result.unwrap().endpoint.unwrap().scheme(), "https");
         } else {
             let message = result.unwrap_err().to_string();
             assert!(

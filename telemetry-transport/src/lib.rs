@@ -18,7 +18,9 @@
 //! For a server, shut the guard down after the server's graceful shutdown, so
 //! every event its last requests emitted is sent: see [`shutdown_signal`].
 //!
-//! Not built yet: OTLP export.
+//! With feature `otlp`, events also (or instead) go to any OTLP/HTTP endpoint
+//! as log records (see [`PipelineBuilder::otlp_endpoint`]), through the same
+//! queue, batches, spool, retries and counters.
 
 mod backoff;
 mod batch;
@@ -26,6 +28,9 @@ mod catalog;
 mod config;
 mod doorbell;
 mod health;
+mod lanes;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod queue;
 mod sender;
 mod signal;
@@ -48,6 +53,8 @@ use telemetry_core::Sink;
 use tokio::sync::mpsc;
 
 pub use config::{ConfigError, PipelineBuilder, PipelineConfig};
+#[cfg(feature = "otlp")]
+pub use otlp::{logfire_base_url, OtlpEndpoints, OtlpProtocol};
 pub use signal::shutdown_signal;
 pub use spool::SpoolSync;
 pub use stats::{Dropped, Rejected, Stats, StatsHandle};
@@ -99,6 +106,7 @@ impl PipelineBuilder {
             return Ok(PipelineGuard {
                 running: None,
                 counters: Arc::new(Counters::default()),
+                lane_counters: Vec::new(),
             });
         }
         let client = reqwest::Client::builder()
@@ -106,6 +114,7 @@ impl PipelineBuilder {
             .build()
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         let counters = Arc::new(Counters::default());
+        let lane_counters: Vec<Arc<Counters>> = (1..lanes::count(&config)).map(|_| Arc::default()).collect();
         let queue = Arc::new(queue::EventQueue::new(config.queue_capacity));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let shutdown_timeout = config.shutdown_timeout;
@@ -134,6 +143,7 @@ impl PipelineBuilder {
             control_rx,
             spool,
             deadline_tx.clone(),
+            &lane_counters,
         );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -158,6 +168,7 @@ impl PipelineBuilder {
                 shutdown_timeout,
             }),
             counters,
+            lane_counters,
         })
     }
 }
@@ -177,6 +188,8 @@ struct Running {
 pub struct PipelineGuard {
     running: Option<Running>,
     counters: Arc<Counters>,
+    /// The delivery counters of each destination past the first (see `lanes`).
+    lane_counters: Vec<Arc<Counters>>,
 }
 
 impl PipelineGuard {
@@ -188,6 +201,13 @@ impl PipelineGuard {
     /// The counters now.
     pub fn stats(&self) -> Stats {
         self.counters.snapshot()
+    }
+
+    /// The OTLP logs lane's counters when events go to the collector *and* an
+    /// OTLP endpoint (`emitted` there is what was handed to that lane); `None`
+    /// with one destination, whose counts are [`stats`](Self::stats).
+    pub fn otlp_stats(&self) -> Option<Stats> {
+        self.lane_counters.first().map(|c| c.snapshot())
     }
 
     /// A handle that reads the counters without the guard, also after it has

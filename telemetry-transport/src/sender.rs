@@ -18,9 +18,13 @@ use crate::stats::Counters;
 
 /// What a request's response means for its events.
 enum Response {
-    /// 200: per-event results.
-    Accepted { duplicates: u64, rejected: u64 },
-    /// Not retried: 400, 415 and other 4xx.
+    /// 200: per-event results (and, from an OTLP endpoint, its partial-success message).
+    Accepted {
+        duplicates: u64,
+        rejected: u64,
+        message: Option<String>,
+    },
+    /// Not retried: 400, 415 and other 4xx (and, from an OTLP endpoint, 500, 501...).
     Refused { status: u16, body: String },
     /// 401 / 403.
     Unauthorized { status: u16 },
@@ -33,8 +37,28 @@ enum Response {
     },
 }
 
+/// Where a lane's batches go, and how they are encoded there.
+pub(crate) enum Lane {
+    /// The collector (wire-format.md): the batch's JSON as it is.
+    Collector,
+    /// An OTLP/HTTP logs endpoint: the batch as OTLP log records.
+    #[cfg(feature = "otlp")]
+    Otlp(Box<OtlpLane>),
+}
+
+/// An OTLP lane's encoder and settings.
+#[cfg(feature = "otlp")]
+pub(crate) struct OtlpLane {
+    pub encoder: crate::otlp::LogsEncoder,
+    pub endpoints: crate::otlp::OtlpEndpoints,
+}
+
 pub(crate) struct Sender {
     pub config: Arc<PipelineConfig>,
+    /// The URL this lane posts batches to.
+    pub url: url::Url,
+    pub lane: Lane,
+    /// This lane's delivery counters (the pipeline's own for its first lane).
     pub counters: Arc<Counters>,
     pub client: reqwest::Client,
     pub budget: Mutex<RetryBudget>,
@@ -80,10 +104,18 @@ impl Sender {
                 }
                 match response {
                     Response::Accepted {
-                        duplicates, rejected, ..
+                        duplicates,
+                        rejected,
+                        message,
                     } => {
                         // A collector that miscounts still had the request: what it did not reject is delivered.
                         let rejected = rejected.min(n);
+                        if let Some(message) = message {
+                            let url = &self.url;
+                            self.log_refusal(|| {
+                                format!("{url} accepted a batch of {n} events in part: {rejected} rejected (counted, not retried): {message}")
+                            });
+                        }
                         self.link.delivered();
                         Counters::add(&self.counters.delivered, n - rejected);
                         Counters::add(&self.counters.duplicates, duplicates.min(n - rejected));
@@ -92,12 +124,15 @@ impl Sender {
                     }
                     Response::Refused { status: 404, .. } => {
                         Counters::add(&self.counters.rejected_by_collector, n);
-                        self.log_refusal(|| not_found(&self.config.endpoint, n));
+                        self.log_refusal(|| self.not_found(n));
                         break;
                     }
                     Response::Refused { status, body } => {
                         Counters::add(&self.counters.rejected_by_collector, n);
-                        self.log_refusal(|| format!("collector refused a batch of {n} events with {status}: {body}"));
+                        let url = &self.url;
+                        self.log_refusal(|| {
+                            format!("{url} refused a batch of {n} events with {status} (not retried): {body}")
+                        });
                         break;
                     }
                     Response::Unauthorized { status } => {
@@ -125,7 +160,7 @@ impl Sender {
                         // fails must not block everything behind it.
                         if started.elapsed() >= self.config.max_retry_elapsed {
                             Counters::add(&self.counters.dropped_gave_up, n);
-                            let url = &self.config.endpoint;
+                            let url = &self.url;
                             let total = self.counters.dropped_gave_up.load(Ordering::Relaxed);
                             tracing::warn!(target: "telemetry::transport", events = n, gave_up_in_all = total,
                                 %url, last_error = %what,
@@ -157,6 +192,14 @@ impl Sender {
     }
 
     async fn post(&self, events: &Batch) -> Response {
+        match &self.lane {
+            Lane::Collector => self.post_to_collector(events).await,
+            #[cfg(feature = "otlp")]
+            Lane::Otlp(otlp) => self.post_otlp(events, &otlp.encoder, &otlp.endpoints).await,
+        }
+    }
+
+    async fn post_to_collector(&self, events: &Batch) -> Response {
         const OPEN: &[u8] = b"{\"events\":[";
         const SENT_AT: &[u8] = b"],\"sent_at\":\"";
         // `sent_at` is new on every attempt, so the body is put together per request.
@@ -170,7 +213,17 @@ impl Sender {
             // Over the wire format's limit: split without asking.
             return Response::TooLarge;
         }
-        let response = match self.send(&self.config.endpoint, body).await {
+        let request = self.request(
+            &self.url,
+            "application/json",
+            self.config.gzip,
+            self.config.request_timeout,
+        );
+        let request = match &self.config.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = match self.send_request(request, body).await {
             Ok(response) => response,
             Err(what) => {
                 return Response::Transient {
@@ -187,11 +240,13 @@ impl Sender {
                     Ok(b) => Response::Accepted {
                         duplicates: b.duplicates,
                         rejected: b.rejected.len() as u64,
+                        message: None,
                     },
                     // The request was understood; a body we cannot read does not undo that.
                     Err(_) => Response::Accepted {
                         duplicates: 0,
                         rejected: 0,
+                        message: None,
                     },
                 }
             }
@@ -211,29 +266,115 @@ impl Sender {
         }
     }
 
+    /// One OTLP/HTTP export of `events` (see `otlp` for the rules).
+    #[cfg(feature = "otlp")]
+    async fn post_otlp(
+        &self,
+        events: &Batch,
+        encoder: &crate::otlp::LogsEncoder,
+        endpoints: &crate::otlp::OtlpEndpoints,
+    ) -> Response {
+        let (body, unreadable) = encoder.encode(events);
+        if unreadable > 0 {
+            // Never expected (the worker wrote these bytes): counted, not lost silently.
+            Counters::add(&self.counters.rejected_invalid, unreadable);
+            tracing::error!(target: "telemetry::transport", unreadable, "events could not be read back for OTLP");
+        }
+        if body.len() > MAX_BODY_BYTES && events.len() > 1 {
+            return Response::TooLarge;
+        }
+        let mut request = self.request(
+            &self.url,
+            endpoints.protocol.content_type(),
+            endpoints.gzip,
+            endpoints.timeout,
+        );
+        for (name, value) in &endpoints.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut response = match self.send_request(request, body).await {
+            Ok(response) => response,
+            Err(what) => {
+                return Response::Transient {
+                    retry_after: None,
+                    what,
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let retry = retry_after(&response);
+        let body = read_capped(&mut response, crate::otlp::MAX_RESPONSE_BYTES).await;
+        match status {
+            200..=299 => {
+                let (rejected, message) = match encoder.partial_success(&body) {
+                    Some((rejected, message)) => (
+                        u64::try_from(rejected).unwrap_or(0),
+                        Some(if message.is_empty() {
+                            "(no message)".into()
+                        } else {
+                            message
+                        }),
+                    ),
+                    None => (0, None),
+                };
+                Response::Accepted {
+                    duplicates: 0,
+                    rejected,
+                    message,
+                }
+            }
+            413 => Response::TooLarge,
+            401 | 403 => Response::Unauthorized { status },
+            _ if crate::otlp::is_retryable(status) => Response::Transient {
+                retry_after: retry,
+                what: Failure::status(status),
+            },
+            _ => Response::Refused {
+                status,
+                body: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            },
+        }
+    }
+
+    /// A POST to `url` as every request goes: the content type, gzip if asked,
+    /// the request's timeout.
+    fn request(&self, url: &url::Url, content_type: &str, gzip: bool, timeout: Duration) -> RequestBody {
+        RequestBody {
+            builder: self
+                .client
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .timeout(timeout),
+            gzip,
+        }
+    }
+
     /// POSTs a JSON body to `url` as every request to the collector goes: the
     /// token as `Bearer`, gzip if configured, the request timeout, cut at the
     /// shutdown deadline. `Err` is a transport failure (connect error, timeout,
     /// deadline), with its root cause.
     pub(crate) async fn send(&self, url: &url::Url, body: Vec<u8>) -> Result<reqwest::Response, Failure> {
-        let mut request = self
-            .client
-            .post(url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(self.config.request_timeout);
-        if let Some(token) = &self.config.token {
-            request = request.bearer_auth(token);
-        }
-        let body = match self.config.gzip.then(|| gzip(&body)).flatten() {
+        let request = self.request(url, "application/json", self.config.gzip, self.config.request_timeout);
+        let request = match &self.config.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        self.send_request(request, body).await
+    }
+
+    /// Sends `request` with `body` (gzipped if asked), cut at the shutdown deadline.
+    async fn send_request(&self, request: RequestBody, body: Vec<u8>) -> Result<reqwest::Response, Failure> {
+        let RequestBody { mut builder, gzip: zip } = request;
+        let body = match zip.then(|| gzip(&body)).flatten() {
             Some(compressed) => {
-                request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                builder = builder.header(reqwest::header::CONTENT_ENCODING, "gzip");
                 compressed
             }
             None => body,
         };
         // A shutdown that arrives mid-request cuts it at its deadline.
         tokio::select! {
-            result = request.body(body).send() => result.map_err(|e| Failure::of(&e)),
+            result = builder.body(body).send() => result.map_err(|e| Failure::of(&e)),
             _ = deadline_passed(self.deadline.clone(), self.deadline()) => Err(Failure {
                 cause: "shutdown deadline".into(),
                 detail: String::new(),
@@ -248,6 +389,59 @@ impl Sender {
             tracing::error!(target: "telemetry::transport", occurrences = n, "{}", message());
         }
     }
+}
+
+impl Sender {
+    /// What a 404 says: where the events went, and where they should.
+    fn not_found(&self, n: u64) -> String {
+        match self.lane {
+            Lane::Collector => not_found(&self.url, n),
+            #[cfg(feature = "otlp")]
+            Lane::Otlp(_) => format!(
+                "{} answered 404 Not Found to a batch of {n} events (counted as rejected): an OTLP/HTTP \
+                 logs endpoint ends in /v1/logs (OTEL_EXPORTER_OTLP_ENDPOINT is the base URL, \
+                 OTEL_EXPORTER_OTLP_LOGS_ENDPOINT the whole one)",
+                self.url
+            ),
+        }
+    }
+}
+
+/// A request being put together, and whether its body is to be gzipped.
+struct RequestBody {
+    builder: reqwest::RequestBuilder,
+    gzip: bool,
+}
+
+impl RequestBody {
+    fn bearer_auth(self, token: &str) -> Self {
+        RequestBody {
+            builder: self.builder.bearer_auth(token),
+            ..self
+        }
+    }
+
+    #[cfg(feature = "otlp")]
+    fn header(self, name: &str, value: &str) -> Self {
+        RequestBody {
+            builder: self.builder.header(name, value),
+            ..self
+        }
+    }
+}
+
+/// The answer's body, read up to `limit` bytes (the rest is left unread).
+#[cfg(feature = "otlp")]
+async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() >= room {
+            break;
+        }
+    }
+    body
 }
 
 /// What a 404 to the events endpoint says: where the events went, and where they should.

@@ -53,7 +53,9 @@ pub(crate) struct Worker {
     config: Arc<PipelineConfig>,
     envelope: EnvelopeConfig,
     counters: Arc<Counters>,
-    sender: Arc<Sender>,
+    /// One per destination (the collector, an OTLP endpoint, or both): each
+    /// batch goes to every lane, and settles when every lane has settled it.
+    lanes: Vec<Arc<Sender>>,
     queue: Arc<EventQueue>,
     control: mpsc::UnboundedReceiver<Control>,
     deadline_tx: Arc<watch::Sender<Option<Instant>>>,
@@ -89,6 +91,7 @@ impl Worker {
         control: mpsc::UnboundedReceiver<Control>,
         spool: Option<Spool>,
         deadline_tx: Arc<watch::Sender<Option<Instant>>>,
+        lane_counters: &[Arc<Counters>],
     ) -> Self {
         let mut envelope = EnvelopeConfig::default().with_scrubber(config.scrubber.clone());
         if let Some(service) = &config.service {
@@ -99,21 +102,28 @@ impl Worker {
         }
         let max_in_flight = if spool.is_some() { 1 } else { config.max_in_flight };
         let config = Arc::new(config);
-        let sender = Arc::new(Sender {
-            config: config.clone(),
-            counters: counters.clone(),
-            client,
-            budget: std::sync::Mutex::new(crate::backoff::RetryBudget::new()),
-            deadline: deadline_tx.subscribe(),
-            refusals_logged: Default::default(),
-            link: Default::default(),
-            health: crate::health::Health::new(&config.endpoint),
-        });
+        let lanes = crate::lanes::build(&config, &counters, lane_counters)
+            .into_iter()
+            .map(|(url, lane, counters)| {
+                Arc::new(Sender {
+                    config: config.clone(),
+                    health: crate::health::Health::new(&url),
+                    url,
+                    lane,
+                    counters,
+                    client: client.clone(),
+                    budget: std::sync::Mutex::new(crate::backoff::RetryBudget::new()),
+                    deadline: deadline_tx.subscribe(),
+                    refusals_logged: Default::default(),
+                    link: Default::default(),
+                })
+            })
+            .collect();
         Worker {
             config,
             envelope,
             counters,
-            sender,
+            lanes,
             queue,
             control,
             deadline_tx,
@@ -133,8 +143,15 @@ impl Worker {
     }
 
     pub async fn run(mut self) {
-        if self.config.send_catalog {
-            CatalogTask::spawn(self.sender.clone(), &self.envelope);
+        // The catalog is the collector's business: an OTLP endpoint has no plan.
+        if let Some(collector) = self
+            .lanes
+            .iter()
+            .find(|l| matches!(l.lane, crate::sender::Lane::Collector))
+        {
+            if self.config.send_catalog {
+                CatalogTask::spawn(collector.clone(), &self.envelope);
+            }
         }
         // Events an earlier process left in the spool go out now, not at the next emit.
         if self.spool.as_ref().is_some_and(|s| s.unread() > 0) {
@@ -441,10 +458,10 @@ impl Worker {
                 (batch, None)
             }
         };
-        let sender = self.sender.clone();
         let spooled = spool.is_some();
+        let settled = crate::lanes::deliver_to_all(&self.lanes, &self.counters, batch, spooled);
         self.in_flight.spawn(async move {
-            let settled = sender.deliver(batch, spooled).await;
+            let settled = settled.await;
             Delivered { settled, spool }
         });
     }
@@ -470,7 +487,7 @@ impl Worker {
     /// At the end of shutdown: what could not be sent, as a warning with the counts.
     fn report_losses(&self) {
         let s = self.counters.snapshot();
-        let url = &self.config.endpoint;
+        let url = crate::lanes::describe(&self.lanes);
         let dropped = s.dropped_by_reason.shutdown;
         if dropped > 0 {
             let timeout = self.shutdown_timeout();

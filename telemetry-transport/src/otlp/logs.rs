@@ -1,0 +1,213 @@
+//! Events as OTLP log records: a batch of wire-JSON envelopes (what the worker
+//! and the spool hold for every destination) turned into one
+//! `ExportLogsServiceRequest`, protobuf or JSON.
+//!
+//! Each record: `event_name` = the event type (never tracing's
+//! `"event file:line"`), the event's time and the time it was encoded
+//! (`observed`), its trace and span ids, and attributes `event.id`,
+//! `event.schema_version`, `user.id`, `session.id`, `gdata.id` followed by the
+//! `event_data` keys (objects as OTLP maps, arrays as arrays). The body is the
+//! event type, so a log view shows something readable; the severity is ERROR
+//! for an `outcome` of `error` or `panic`, INFO otherwise.
+
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message as _;
+use serde_json::Value;
+use telemetry_core::{Envelope, Timestamp};
+
+use super::OtlpProtocol;
+use crate::batch::Batch;
+
+/// The instrumentation scope of every record.
+const SCOPE: &str = "telemetry-rust";
+
+/// What a lane needs to encode its batches: the resource, built once.
+#[derive(Debug, Clone)]
+pub(crate) struct LogsEncoder {
+    resource: Resource,
+    protocol: OtlpProtocol,
+}
+
+/// The OTLP resource: `service.name`, `service.version`, `telemetry.sdk.*`,
+/// then the user's attributes (`OTEL_RESOURCE_ATTRIBUTES`, which do not
+/// override the service's name: the pipeline's `service` is the one place for it).
+pub(crate) fn resource(service: &str, version: Option<&str>, extra: &[(String, String)]) -> Resource {
+    let mut attributes = vec![
+        string_kv("service.name", service),
+        string_kv("telemetry.sdk.name", SCOPE),
+        string_kv("telemetry.sdk.language", "rust"),
+        string_kv("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(version) = version {
+        attributes.insert(1, string_kv("service.version", version));
+    }
+    for (k, v) in extra {
+        if !attributes.iter().any(|a| &a.key == k) {
+            attributes.push(string_kv(k, v));
+        }
+    }
+    Resource {
+        attributes,
+        ..Default::default()
+    }
+}
+
+impl LogsEncoder {
+    pub fn new(resource: Resource, protocol: OtlpProtocol) -> Self {
+        LogsEncoder { resource, protocol }
+    }
+
+    /// The request body for `batch`, and how many of its events could not be
+    /// read back (never expected: the worker wrote them; counted as invalid).
+    pub fn encode(&self, batch: &Batch) -> (Vec<u8>, u64) {
+        let observed = unix_nanos(Timestamp::now());
+        let mut records = Vec::with_capacity(batch.len());
+        let mut unreadable = 0;
+        for event in batch.events() {
+            match serde_json::from_slice::<Envelope>(event) {
+                Ok(envelope) => records.push(record(envelope, observed)),
+                Err(_) => unreadable += 1,
+            }
+        }
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(self.resource.clone()),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: SCOPE.into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    log_records: records,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        let body = match self.protocol {
+            OtlpProtocol::HttpProtobuf => request.encode_to_vec(),
+            // Serializing plain structs and maps into a Vec cannot fail.
+            OtlpProtocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
+        };
+        (body, unreadable)
+    }
+
+    /// The partial success in a 2xx answer: (rejected records, the server's message).
+    pub fn partial_success(&self, body: &[u8]) -> Option<(i64, String)> {
+        let response = match self.protocol {
+            OtlpProtocol::HttpProtobuf => ExportLogsServiceResponse::decode(body).ok()?,
+            OtlpProtocol::HttpJson if body.iter().all(u8::is_ascii_whitespace) => return None,
+            OtlpProtocol::HttpJson => serde_json::from_slice::<ExportLogsServiceResponse>(body).ok()?,
+        };
+        response
+            .partial_success
+            .filter(|p| p.rejected_log_records != 0 || !p.error_message.is_empty())
+            .map(|p| (p.rejected_log_records, p.error_message))
+    }
+}
+
+fn record(envelope: Envelope, observed: u64) -> LogRecord {
+    let mut attributes = Vec::with_capacity(5 + envelope.event_data.len());
+    attributes.push(string_kv("event.id", &envelope.event_id.to_string()));
+    attributes.push(kv(
+        "event.schema_version".into(),
+        int(i64::from(envelope.schema_version.get())),
+    ));
+    for (key, value) in [
+        ("user.id", envelope.uid),
+        ("session.id", envelope.sid),
+        ("gdata.id", envelope.gdata_id),
+    ] {
+        if let Some(value) = value {
+            attributes.push(kv(key.into(), string(value)));
+        }
+    }
+    let failed = matches!(
+        envelope.event_data.get("outcome").and_then(Value::as_str),
+        Some("error" | "panic")
+    );
+    for (key, value) in envelope.event_data {
+        attributes.push(kv(key, any(value)));
+    }
+    let (severity_number, severity_text) = match failed {
+        true => (SeverityNumber::Error, "ERROR"),
+        false => (SeverityNumber::Info, "INFO"),
+    };
+    LogRecord {
+        time_unix_nano: unix_nanos(envelope.timestamp),
+        observed_time_unix_nano: observed,
+        severity_number: severity_number as i32,
+        severity_text: severity_text.into(),
+        body: Some(string(envelope.event_type.clone())),
+        attributes,
+        dropped_attributes_count: 0,
+        // The W3C flags are not on the wire; an id that is there was sampled in.
+        flags: u32::from(envelope.span_id.is_some()),
+        trace_id: envelope
+            .trace_id
+            .map(|t| t.to_int().to_be_bytes().to_vec())
+            .unwrap_or_default(),
+        span_id: envelope
+            .span_id
+            .map(|s| s.to_int().to_be_bytes().to_vec())
+            .unwrap_or_default(),
+        event_name: envelope.event_type,
+    }
+}
+
+fn string_kv(key: &str, value: &str) -> KeyValue {
+    kv(key.into(), string(value.to_string()))
+}
+
+fn kv(key: String, value: AnyValue) -> KeyValue {
+    KeyValue {
+        key,
+        value: Some(value),
+        ..Default::default()
+    }
+}
+
+fn string(value: String) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::StringValue(value)),
+    }
+}
+
+fn int(value: i64) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::IntValue(value)),
+    }
+}
+
+/// A JSON value as an OTLP value: integers that fit `i64` stay integers (a
+/// larger `u64` becomes a double, as OTLP has no unsigned type), objects become
+/// maps in their order, `null` an empty value.
+fn any(value: Value) -> AnyValue {
+    use any_value::Value as V;
+    let value = match value {
+        Value::Null => None,
+        Value::Bool(b) => Some(V::BoolValue(b)),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => V::IntValue(i),
+            None => V::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
+        }),
+        Value::String(s) => Some(V::StringValue(s)),
+        Value::Array(items) => Some(V::ArrayValue(ArrayValue {
+            values: items.into_iter().map(any).collect(),
+        })),
+        Value::Object(map) => Some(V::KvlistValue(KeyValueList {
+            values: map.into_iter().map(|(key, value)| kv(key, any(value))).collect(),
+        })),
+    };
+    AnyValue { value }
+}
+
+/// OTLP's time: nanoseconds since the epoch, unsigned (0 before it).
+fn unix_nanos(t: Timestamp) -> u64 {
+    u64::try_from(t.unix_micros()).unwrap_or(0).saturating_mul(1000)
+}
