@@ -226,6 +226,13 @@ where
         if !span.is_disabled() {
             record_request(&span, request.method(), route.as_deref(), &context);
         }
+        // A span exporter (spans over OTLP) takes the request's ids for the span
+        // (after its name is known: the exported span is built here).
+        let mut context = context;
+        if let Some(parent) = telemetry_core::bind_span(&span, &context) {
+            context = context.with_parent_span_id(parent);
+            context.record_on(&span);
+        }
         let event = config.request_events.then(|| {
             let event = HttpRequest {
                 method: request.method().to_string(),

@@ -171,7 +171,11 @@ impl CallFrame {
     pub fn start(site: &'static CallSite, span: tracing::Span) -> Self {
         // A call is a span, and a span needs a trace: with no context, it starts one.
         let span_id = SpanId::random();
-        let context = Context::try_current().unwrap_or_default().child(span_id);
+        let mut context = Context::try_current().unwrap_or_default().child(span_id);
+        // A span exporter (spans over OTLP) takes these ids for the span.
+        if let Some(parent) = crate::span_binder::bind_span(&span, &context) {
+            context = context.with_parent_span_id(parent);
+        }
         context.record_on(&span);
         CallFrame {
             site,

@@ -16,6 +16,7 @@ mod ids;
 mod name;
 mod payload;
 mod scrub;
+mod span_binder;
 mod timestamp;
 
 #[doc(hidden)]
@@ -40,6 +41,7 @@ pub use field_value::{FieldText, FieldValue};
 pub use ids::{IdParseError, SpanId, TraceId};
 pub use name::{validate_event_name, EventNameError, MAX_EVENT_NAME_LEN};
 pub use scrub::{Scrubber, REDACTED};
+pub use span_binder::{bind_span, set_span_binder, SpanBinder};
 pub use timestamp::{Timestamp, TimestampParseError};
 
 /// Every event kind linked into this program (see [`Catalog`]).

@@ -400,6 +400,11 @@ impl Parts {
         start: PipelineStart,
     ) -> Result<(impl Subscriber + Send + Sync + 'static, LogGuard), LogInitError> {
         let pipeline = self.pipeline(policy, start)?;
+        // Spans over OTLP (`otlp_traces`): the exporter's layer comes first.
+        #[cfg(feature = "otlp")]
+        if let Some(otel) = pipeline.as_ref().and_then(|p| p.otel_layer::<Registry>()) {
+            self.layers.insert(0, Box::new(otel));
+        }
         let (layer, filter, mut guard) = self.settings.start();
         guard.keep(pipeline);
         // `None`, not an empty `Vec`: an empty `Vec` of layers is a layer that wants nothing.
@@ -415,7 +420,8 @@ impl Parts {
             return Ok(None);
         };
         let started = match start {
-            PipelineStart::Install => pipeline.install(),
+            // The subscriber is this builder's: the pipeline's span layer joins it (`assemble`).
+            PipelineStart::Install => pipeline.install_sink(),
             PipelineStart::Start => pipeline.start(),
         };
         match started {

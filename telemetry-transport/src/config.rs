@@ -72,6 +72,11 @@ pub enum ConfigError {
     },
     /// The HTTP client could not be built.
     Client(String),
+    /// Spans over OTLP were asked for, but a `tracing` subscriber is already
+    /// installed, so the pipeline cannot add its layer to it.
+    SubscriberAlreadySet,
+    /// The span exporter could not start.
+    Traces(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -97,6 +102,13 @@ impl fmt::Display for ConfigError {
                 write!(f, "spool directory {}: {reason}", path.display())
             }
             ConfigError::Client(reason) => write!(f, "HTTP client: {reason}"),
+            ConfigError::SubscriberAlreadySet => write!(
+                f,
+                "otlp_traces: a tracing subscriber is already installed, so the span exporter cannot join it; \
+                 install the pipeline first, or hand it to telemetry::logging::builder().pipeline(..), or \
+                 start it with .install_sink() and add guard.otel_layer() to your own subscriber"
+            ),
+            ConfigError::Traces(reason) => write!(f, "otlp_traces: {reason}"),
         }
     }
 }

@@ -90,7 +90,32 @@ impl PipelineBuilder {
     /// Starts the pipeline and makes it the process-wide sink. Keep the guard for
     /// as long as events should be delivered: dropping it flushes (within the
     /// shutdown timeout) and stops the worker.
+    ///
+    /// With [`otlp_traces`](PipelineBuilder::otlp_traces), it also installs a
+    /// `tracing` subscriber that exports spans; if the program already set one,
+    /// that is [`ConfigError::SubscriberAlreadySet`] (see
+    /// [`install_sink`](Self::install_sink)).
     pub fn install(self) -> Result<PipelineGuard, ConfigError> {
+        #[cfg(feature = "otlp")]
+        if self.otlp.send_traces && tracing::dispatcher::has_been_set() {
+            return Err(ConfigError::SubscriberAlreadySet);
+        }
+        let guard = self.install_sink()?;
+        #[cfg(feature = "otlp")]
+        if let Some(layer) = guard.otel_layer::<tracing_subscriber::Registry>() {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            let subscriber = tracing_subscriber::registry().with(layer);
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                return Err(ConfigError::SubscriberAlreadySet);
+            }
+        }
+        Ok(guard)
+    }
+
+    /// [`install`](Self::install) without a `tracing` subscriber: the process-wide
+    /// sink only. With spans over OTLP, add [`PipelineGuard::otel_layer`] to the
+    /// subscriber you build.
+    pub fn install_sink(self) -> Result<PipelineGuard, ConfigError> {
         let guard = self.start()?;
         if let Some(sink) = guard.sink() {
             telemetry_core::set_global_sink(sink);
@@ -107,6 +132,20 @@ impl PipelineBuilder {
                 running: None,
                 counters: Arc::new(Counters::default()),
                 lane_counters: Vec::new(),
+                #[cfg(feature = "otlp")]
+                traces: None,
+            });
+        }
+        #[cfg(feature = "otlp")]
+        let traces = otlp::start_traces(&config)?;
+        #[cfg(feature = "otlp")]
+        if lanes::count(&config) == 0 {
+            // Spans only (`otlp_logs(false)` and no collector): no events to deliver.
+            return Ok(PipelineGuard {
+                running: None,
+                counters: Arc::new(Counters::default()),
+                lane_counters: Vec::new(),
+                traces,
             });
         }
         let client = reqwest::Client::builder()
@@ -169,6 +208,8 @@ impl PipelineBuilder {
             }),
             counters,
             lane_counters,
+            #[cfg(feature = "otlp")]
+            traces,
         })
     }
 }
@@ -190,6 +231,9 @@ pub struct PipelineGuard {
     counters: Arc<Counters>,
     /// The delivery counters of each destination past the first (see `lanes`).
     lane_counters: Vec<Arc<Counters>>,
+    /// Spans over OTLP, shut down after the events.
+    #[cfg(feature = "otlp")]
+    traces: Option<telemetry_otel::Traces>,
 }
 
 impl PipelineGuard {
@@ -201,6 +245,22 @@ impl PipelineGuard {
     /// The counters now.
     pub fn stats(&self) -> Stats {
         self.counters.snapshot()
+    }
+
+    /// The `tracing` layer that exports spans over OTLP (with
+    /// [`otlp_traces`](PipelineBuilder::otlp_traces)), for a subscriber of your own.
+    #[cfg(feature = "otlp")]
+    pub fn otel_layer<S>(&self) -> Option<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        self.traces.as_ref().map(|t| t.layer())
+    }
+
+    /// The span exporter (with [`otlp_traces`](PipelineBuilder::otlp_traces)).
+    #[cfg(feature = "otlp")]
+    pub fn traces(&self) -> Option<&telemetry_otel::Traces> {
+        self.traces.as_ref()
     }
 
     /// The OTLP logs lane's counters when events go to the collector *and* an
@@ -217,8 +277,20 @@ impl PipelineGuard {
         StatsHandle(self.counters.clone())
     }
 
-    /// Sends everything queued now; `true` if that finished within `timeout`.
+    /// Sends everything queued now (and, with spans over OTLP, every span ended);
+    /// `true` if that finished within `timeout`.
     pub fn flush(&self, timeout: Duration) -> bool {
+        #[cfg(feature = "otlp")]
+        let started = Instant::now();
+        let events = self.flush_events(timeout);
+        #[cfg(feature = "otlp")]
+        if let Some(traces) = &self.traces {
+            return traces.flush(timeout.saturating_sub(started.elapsed())) && events;
+        }
+        events
+    }
+
+    fn flush_events(&self, timeout: Duration) -> bool {
         let Some(running) = &self.running else { return true };
         let (ack, done) = std::sync::mpsc::channel();
         if running.control.send(Control::Flush(ack)).is_err() {
@@ -239,10 +311,24 @@ impl PipelineGuard {
     }
 
     fn stop(&mut self, timeout: Duration) {
-        let Some(mut running) = self.running.take() else { return };
-        let (done_tx, done) = std::sync::mpsc::channel();
         let timeout = timeout.min(Duration::from_secs(3600));
         let deadline = Instant::now() + timeout;
+        self.stop_events(deadline);
+        // Spans after events: the last calls' spans ended before their events were sent.
+        #[cfg(feature = "otlp")]
+        if let Some(traces) = self.traces.take() {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+            if !traces.shutdown(left) {
+                tracing::warn!(target: "telemetry::transport",
+                    "spans over OTLP: the exporter did not finish within shutdown's deadline; spans not yet sent are lost");
+            }
+        }
+    }
+
+    fn stop_events(&mut self, deadline: Instant) {
+        let Some(mut running) = self.running.take() else { return };
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let timeout = deadline.saturating_duration_since(Instant::now());
         // Published first, so a request in flight is cut at the deadline too.
         running.deadline.send_replace(Some(deadline));
         if running

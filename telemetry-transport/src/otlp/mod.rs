@@ -23,3 +23,29 @@ pub(crate) const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 pub(crate) fn is_retryable(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
+
+/// Starts the span exporter when spans over OTLP were asked for.
+pub(crate) fn start_traces(
+    config: &crate::config::PipelineConfig,
+) -> Result<Option<telemetry_otel::Traces>, crate::ConfigError> {
+    let Some(endpoints) = config.otlp.as_ref().filter(|o| o.traces_on) else {
+        return Ok(None);
+    };
+    let traces = telemetry_otel::Traces::start(telemetry_otel::TracesConfig {
+        traces_endpoint: endpoints.traces.to_string(),
+        metrics_endpoint: endpoints.metrics.to_string(),
+        headers: endpoints.headers.clone(),
+        json: endpoints.protocol == OtlpProtocol::HttpJson,
+        gzip: endpoints.gzip,
+        timeout: endpoints.timeout,
+        service: config
+            .service
+            .clone()
+            .unwrap_or_else(|| telemetry_core::default_service_name().to_string()),
+        service_version: config.service_version.clone(),
+        resource: endpoints.resource.clone(),
+        metrics_interval: std::time::Duration::from_secs(60),
+    })
+    .map_err(|e| crate::ConfigError::Traces(e.0))?;
+    Ok(Some(traces))
+}
