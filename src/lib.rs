@@ -72,6 +72,8 @@ pub use telemetry_transport::{
 #[cfg(feature = "otlp")]
 pub use telemetry_transport::{logfire_base_url, OtlpEndpoints, OtlpProtocol};
 
+#[cfg(feature = "genai")]
+pub mod genai;
 #[cfg(feature = "http-server")]
 pub mod http;
 /// The W3C `traceparent`, `tracestate` and `baggage` parsers.

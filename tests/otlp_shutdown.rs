@@ -88,7 +88,10 @@ fn shutdown_in_a_current_thread_runtime() {
     let server_ref = std::sync::Arc::new(server);
     let s = server_ref.clone();
     within_30s("current_thread", move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let guard = pipeline(&s);
             work(&guard);

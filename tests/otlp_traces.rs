@@ -32,7 +32,9 @@ struct Moderation {
 
 #[instrumented(event = "OE_LOOKUP")]
 fn lookup() -> usize {
-    telemetry::emit(Moderation { verdict: "allow".into() });
+    telemetry::emit(Moderation {
+        verdict: "allow".into(),
+    });
     3
 }
 
@@ -135,7 +137,12 @@ async fn every_event_joins_its_exported_span() {
         let span = by_id
             .get(&span_id)
             .unwrap_or_else(|| panic!("{} has span {span_id}, not exported: {names:?}", event.event_type));
-        assert_eq!(hex(&span.trace_id), event.trace_id.unwrap().to_string(), "{}", event.event_type);
+        assert_eq!(
+            hex(&span.trace_id),
+            event.trace_id.unwrap().to_string(),
+            "{}",
+            event.event_type
+        );
         assert_eq!(
             (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id)),
             event.parent_span_id.map(|p| p.to_string()),

@@ -119,7 +119,9 @@ impl Traces {
     pub fn flush(&self, timeout: Duration) -> bool {
         let provider = self.provider.clone();
         let meters = self.meters.clone();
-        wait(timeout, move || provider.force_flush().is_ok() & meters.force_flush().is_ok())
+        wait(timeout, move || {
+            provider.force_flush().is_ok() & meters.force_flush().is_ok()
+        })
     }
 
     /// Exports what is left and stops, within `timeout` (from any thread, in or
@@ -144,7 +146,10 @@ fn wait(timeout: Duration, work: impl FnOnce() -> bool + Send + 'static) -> bool
         .spawn(move || {
             let _ = done.send(work());
         });
-    spawned.is_ok() && result.recv_timeout(timeout + Duration::from_millis(250)).unwrap_or(false)
+    spawned.is_ok()
+        && result
+            .recv_timeout(timeout + Duration::from_millis(250))
+            .unwrap_or(false)
 }
 
 fn build(config: &TracesConfig) -> Result<(SdkTracerProvider, SdkMeterProvider), TracesError> {
@@ -170,7 +175,9 @@ fn build(config: &TracesConfig) -> Result<(SdkTracerProvider, SdkMeterProvider),
         spans = spans.with_compression(compression);
         metrics = metrics.with_compression(compression);
     }
-    let spans = spans.build().map_err(|e| TracesError(format!("the span exporter: {e}")))?;
+    let spans = spans
+        .build()
+        .map_err(|e| TracesError(format!("the span exporter: {e}")))?;
     let metrics = metrics
         .build()
         .map_err(|e| TracesError(format!("the metric exporter: {e}")))?;

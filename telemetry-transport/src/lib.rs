@@ -250,7 +250,9 @@ impl PipelineGuard {
     /// The `tracing` layer that exports spans over OTLP (with
     /// [`otlp_traces`](PipelineBuilder::otlp_traces)), for a subscriber of your own.
     #[cfg(feature = "otlp")]
-    pub fn otel_layer<S>(&self) -> Option<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>>
+    pub fn otel_layer<S>(
+        &self,
+    ) -> Option<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>>
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
@@ -317,7 +319,9 @@ impl PipelineGuard {
         // Spans after events: the last calls' spans ended before their events were sent.
         #[cfg(feature = "otlp")]
         if let Some(traces) = self.traces.take() {
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(100));
             if !traces.shutdown(left) {
                 tracing::warn!(target: "telemetry::transport",
                     "spans over OTLP: the exporter did not finish within shutdown's deadline; spans not yet sent are lost");
