@@ -174,3 +174,54 @@ async fn every_event_joins_its_exported_span() {
         .iter()
         .any(|kv| kv.key == "service.name" && format!("{:?}", kv.value).contains("chat-api")));
 }
+
+/// `.logfire(token)`: what goes out is what Logfire's OTLP/HTTP ingest takes:
+/// `/v1/logs` and `/v1/traces`, protobuf, the token as `Authorization` (no
+/// `Bearer`), `service.name`. (The region's host is unit-tested in
+/// `telemetry-transport`'s `otlp::config`; here an explicit endpoint points
+/// the preset at the loopback server.)
+#[tokio::test]
+async fn logfire_gets_what_its_otlp_ingest_takes() {
+    let server = server_on_its_own_runtime();
+    let token = "pylf_v1_eu_0123456789abcdef";
+    let guard = Pipeline::builder()
+        .logfire(token)
+        .otlp_endpoint(server.base())
+        .service("chat-api")
+        .start()
+        .unwrap();
+    {
+        let subscriber = tracing_subscriber::registry().with(guard.otel_layer().expect("logfire turns spans on"));
+        let _default = tracing::subscriber::set_default(subscriber);
+        telemetry::with_sink(guard.sink().unwrap(), || {
+            let _span = tracing::info_span!("checkout").entered();
+            lookup();
+        });
+    }
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(stats.delivered, 2, "{stats:?}");
+    for path in ["/v1/logs", "/v1/traces"] {
+        let requests = server.requests(path);
+        assert!(!requests.is_empty(), "nothing at {path}");
+        for r in &requests {
+            assert_eq!(r.content_type, "application/x-protobuf", "{path}");
+            assert_eq!(r.headers.get("authorization").unwrap(), token, "{path}");
+        }
+    }
+    let traces = server.trace_requests();
+    let names: Vec<&str> = traces
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(names.contains(&"checkout") && names.contains(&"lookup"), "{names:?}");
+    let logs = server.log_requests();
+    let resource = &logs[0].resource_logs[0].resource.as_ref().unwrap().attributes;
+    assert!(resource
+        .iter()
+        .any(|kv| kv.key == "service.name" && format!("{:?}", kv.value).contains("chat-api")));
+}

@@ -10,8 +10,13 @@
 //!    exporter, sending the same 5-field records to the same kind of server (one
 //!    that reads the body and answers; what arrived is counted after the run).
 //!
-//! Run: `cargo bench -p telemetry-transport --bench pipeline`
-//! (`BENCH_OUTAGE_SECS` sets the outage length, default 30.)
+//! 5. With feature `otlp`: this pipeline exporting the same events as OTLP log
+//!    records (protobuf) to the same OTLP server as OpenTelemetry's, with the
+//!    per-emit cost of each.
+//!
+//! Run: `cargo bench -p telemetry-transport --features otlp --bench pipeline`
+//! (`BENCH_OUTAGE_SECS` sets the outage length, default 30; `BENCH_EVENTS` the
+//! events per throughput round, default 500,000.)
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,12 +106,20 @@ fn count_log_records(bodies: &[axum::body::Bytes]) -> u64 {
 /// Delivered records per second through OpenTelemetry's batch processor, with
 /// its default queue (2048; what overflows is dropped) or one of `queue` records.
 fn otel_throughput(rt: &tokio::runtime::Runtime, events: u64, queue: Option<usize>) -> (f64, u64) {
+    let (rate, delivered, _) = otel_run(rt, events, queue);
+    (rate, delivered)
+}
+
+/// [`otel_throughput`], and the time the emitting loop took.
+fn otel_run(rt: &tokio::runtime::Runtime, events: u64, queue: Option<usize>) -> (f64, u64, Duration) {
     use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
     use opentelemetry_otlp::WithExportConfig as _;
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let url = otlp_server(rt, bodies.clone());
     let exporter = opentelemetry_otlp::LogExporter::builder()
         .with_http()
+        // Explicit: with `http-json` also compiled in (feature `otlp` does), the default may differ.
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_endpoint(url)
         .build()
         .unwrap();
@@ -132,11 +145,34 @@ fn otel_throughput(rt: &tokio::runtime::Runtime, events: u64, queue: Option<usiz
         record.add_attribute("item_id", i as i64);
         logger.emit(record);
     }
+    let emitted_in = start.elapsed();
     let _ = provider.force_flush();
     let elapsed = start.elapsed();
     let _ = provider.shutdown();
     let delivered = count_log_records(&bodies.lock().unwrap());
-    (delivered as f64 / elapsed.as_secs_f64(), delivered)
+    (delivered as f64 / elapsed.as_secs_f64(), delivered, emitted_in)
+}
+
+/// This pipeline exporting OTLP log records (protobuf) to the same kind of server.
+#[cfg(feature = "otlp")]
+fn our_otlp_run(rt: &tokio::runtime::Runtime, events: u64) -> (f64, u64, Duration) {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let url = otlp_server(rt, bodies.clone());
+    let pipeline = Pipeline::builder()
+        .otlp_logs_endpoint(url)
+        .queue_capacity(events as usize)
+        .start()
+        .unwrap();
+    let sink = pipeline.sink().unwrap();
+    let start = Instant::now();
+    telemetry_core::with_sink(sink, || (0..events).for_each(|i| telemetry_core::emit(click(i))));
+    let emitted_in = start.elapsed();
+    assert!(pipeline.flush(Duration::from_secs(300)));
+    let elapsed = start.elapsed();
+    let stats = pipeline.shutdown(Duration::from_secs(5));
+    assert_eq!(stats.delivered, events, "{stats:?}");
+    let delivered = count_log_records(&bodies.lock().unwrap());
+    (delivered as f64 / elapsed.as_secs_f64(), delivered, emitted_in)
 }
 
 fn refused_url() -> String {
@@ -257,7 +293,11 @@ fn main() {
     // 3 and 4. Throughput to the discarding collector, ours and OpenTelemetry's
     // batch processor (same events, same kind of server), in alternating rounds;
     // both with their default batching and a queue that holds the whole run.
-    let events: u64 = if quick { 10_000 } else { 500_000 };
+    let events: u64 = match std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => n,
+        None if quick => 10_000,
+        None => 500_000,
+    };
     let rounds = if quick { 1 } else { 5 };
     let (mut ours, mut theirs, mut emitting) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -297,6 +337,48 @@ fn main() {
         "  this pipeline / OpenTelemetry (medians)",
         median(ours.clone()) / median(theirs)
     );
+    // 5. Both exporting OTLP/HTTP protobuf to the same server, alternating.
+    #[cfg(feature = "otlp")]
+    {
+        let (mut ours, mut theirs, mut our_emit, mut their_emit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let (rate, delivered, emitted_in) = our_otlp_run(&rt, events);
+            assert_eq!(delivered, events, "records that reached the OTLP server");
+            ours.push(rate);
+            our_emit.push(emitted_in.as_secs_f64() * 1e9 / events as f64);
+            let (rate, delivered, emitted_in) = otel_run(&rt, events, Some(events as usize));
+            assert_eq!(delivered, events);
+            theirs.push(rate);
+            their_emit.push(emitted_in.as_secs_f64() * 1e9 / events as f64);
+        }
+        println!(
+            "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
+            format!("OTLP logs: this pipeline ({events} events)"),
+            median(ours.clone()),
+            spread(&ours)
+        );
+        println!(
+            "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
+            "OTLP logs: OpenTelemetry BatchLogProcessor + OTLP/HTTP",
+            median(theirs.clone()),
+            spread(&theirs)
+        );
+        println!(
+            "{:<58} {:>11.1} x",
+            "  this pipeline / OpenTelemetry (medians)",
+            median(ours) / median(theirs)
+        );
+        println!(
+            "{:<58} {:>11.1} ns",
+            "  per emit, this pipeline (median)",
+            median(our_emit)
+        );
+        println!(
+            "{:<58} {:>11.1} ns",
+            "  per emit, OpenTelemetry (median)",
+            median(their_emit)
+        );
+    }
     // OpenTelemetry's defaults (queue 2048): what overflows is dropped.
     let (_, delivered) = otel_throughput(&rt, events, None);
     println!(

@@ -26,11 +26,22 @@ use crate::batch::Batch;
 /// The instrumentation scope of every record.
 const SCOPE: &str = "telemetry-rust";
 
-/// What a lane needs to encode its batches: the resource, built once.
+/// What a lane needs to encode its batches: the resource, built once (and,
+/// for protobuf, encoded once).
 #[derive(Debug, Clone)]
 pub(crate) struct LogsEncoder {
     resource: Resource,
     protocol: OtlpProtocol,
+    resource_bytes: Vec<u8>,
+    scope_bytes: Vec<u8>,
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: SCOPE.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    }
 }
 
 /// The OTLP resource: `service.name`, `service.version`, `telemetry.sdk.*`,
@@ -59,13 +70,29 @@ pub(crate) fn resource(service: &str, version: Option<&str>, extra: &[(String, S
 
 impl LogsEncoder {
     pub fn new(resource: Resource, protocol: OtlpProtocol) -> Self {
-        LogsEncoder { resource, protocol }
+        LogsEncoder {
+            resource_bytes: resource.encode_to_vec(),
+            scope_bytes: scope().encode_to_vec(),
+            resource,
+            protocol,
+        }
     }
 
     /// The request body for `batch`, and how many of its events could not be
     /// read back (never expected: the worker wrote them; counted as invalid).
     pub fn encode(&self, batch: &Batch) -> (Vec<u8>, u64) {
         let observed = unix_nanos(Timestamp::now());
+        if self.protocol == OtlpProtocol::HttpProtobuf {
+            // Written by hand, straight from the JSON (see `proto`).
+            let mut records = Vec::with_capacity(batch.bytes());
+            let mut unreadable = 0;
+            for event in batch.events() {
+                if !super::proto::put_record(&mut records, event, observed) {
+                    unreadable += 1;
+                }
+            }
+            return (super::proto::request(&self.resource_bytes, &self.scope_bytes, &records), unreadable);
+        }
         let mut records = Vec::with_capacity(batch.len());
         let mut unreadable = 0;
         for event in batch.events() {
@@ -78,23 +105,15 @@ impl LogsEncoder {
             resource_logs: vec![ResourceLogs {
                 resource: Some(self.resource.clone()),
                 scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope {
-                        name: SCOPE.into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        ..Default::default()
-                    }),
+                    scope: Some(scope()),
                     log_records: records,
                     schema_url: String::new(),
                 }],
                 schema_url: String::new(),
             }],
         };
-        let body = match self.protocol {
-            OtlpProtocol::HttpProtobuf => request.encode_to_vec(),
-            // Serializing plain structs and maps into a Vec cannot fail.
-            OtlpProtocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
-        };
-        (body, unreadable)
+        // Serializing plain structs and maps into a Vec cannot fail.
+        (serde_json::to_vec(&request).unwrap_or_default(), unreadable)
     }
 
     /// The partial success in a 2xx answer: (rejected records, the server's message).
@@ -210,4 +229,37 @@ fn any(value: Value) -> AnyValue {
 /// OTLP's time: nanoseconds since the epoch, unsigned (0 before it).
 fn unix_nanos(t: Timestamp) -> u64 {
     u64::try_from(t.unix_micros()).unwrap_or(0).saturating_mul(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written protobuf and prost's, from the same events, decode to
+    /// the same request (only `observed_time_unix_nano` differs: it is now).
+    #[test]
+    fn hand_written_protobuf_decodes_like_prosts() {
+        let events = [
+            r#"{"event_id":"019ab5a3-7c2e-7d41-9f3a-2b1c0d9e8f7a","event_type":"OE_X","schema_version":3,"timestamp":"2026-11-24T10:15:02.123456Z","uid":"u\"1","sid":null,"gdata_id":"g","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","parent_span_id":null,"source":{"service":"s","service_version":null,"sdk":"x"},"event_data":{"a":1,"b":-2,"c":1.5,"d":"t\u00e9","e":[true,null,{"f":[]}],"g":{},"h":18446744073709551615,"outcome":"panic","long":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#,
+            r#"{"event_id":"019ab5a3-7c2e-7d41-9f3a-2b1c0d9e8f7b","event_type":"OE_Y","schema_version":1,"timestamp":"1969-12-31T23:59:59.000000Z","uid":null,"sid":null,"gdata_id":null,"trace_id":null,"span_id":null,"source":{"service":"s","service_version":null,"sdk":"x"},"event_data":{}}"#,
+        ];
+        let batch = Batch::from_events(events.iter().map(|e| e.as_bytes()));
+        let resource = resource("svc", Some("1.0"), &[("k".into(), "v".into())]);
+        let (hand, bad) = LogsEncoder::new(resource.clone(), OtlpProtocol::HttpProtobuf).encode(&batch);
+        assert_eq!(bad, 0);
+        let mut hand = ExportLogsServiceRequest::decode(hand.as_slice()).expect("valid protobuf");
+        let (json, _) = LogsEncoder::new(resource, OtlpProtocol::HttpJson).encode(&batch);
+        let mut reference: ExportLogsServiceRequest = serde_json::from_slice(&json).unwrap();
+        for request in [&mut hand, &mut reference] {
+            for record in &mut request.resource_logs[0].scope_logs[0].log_records {
+                record.observed_time_unix_nano = 0;
+                // The hand-written records keep `event_data`'s order; `Envelope`'s map sorts it.
+                record.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+            }
+        }
+        assert_eq!(hand, reference);
+        let record = &hand.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!((record.severity_number, record.event_name.as_str()), (17, "OE_X"));
+        assert_eq!(hand.resource_logs[0].scope_logs[0].log_records[1].time_unix_nano, 0);
+    }
 }

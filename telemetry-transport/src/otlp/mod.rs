@@ -11,6 +11,7 @@
 
 mod config;
 mod logs;
+mod proto;
 
 pub(crate) use config::OtlpSettings;
 pub use config::{logfire_base_url, OtlpEndpoints, OtlpProtocol};
