@@ -42,7 +42,13 @@ async fn main() -> Result<(), BoxError> {
         .start()
         .await?;
     let spans = Arc::new(Mutex::new(Vec::<Span>::new()));
-    let otlp = serve(Router::new().route("/v1/traces", post(receive_spans)).with_state(spans.clone())).await?;
+    let otlp = serve(
+        Router::new()
+            .route("/v1/traces", post(receive_spans))
+            .route("/v1/metrics", post(|| async { "" })) // the GenAI histograms: taken, not shown
+            .with_state(spans.clone()),
+    )
+    .await?;
     let llm = serve(Router::new().route("/v1/chat/completions", post(fake_openai))).await?;
 
     // One pipeline: events to the collector, spans over OTLP with the same ids,
@@ -61,8 +67,13 @@ async fn main() -> Result<(), BoxError> {
         .try_init()?;
 
     let user = Context::new().with_uid("user_42").with_sid("session_7");
-    let answer = ask(&llm, "What is the weather in Paris?").with_context(user).await?;
-    tracing::info!(answer = %answer, "agent answered");
+    async {
+        let answer = ask(&llm, "What is the weather in Paris?").await?;
+        tracing::info!(answer = %answer, "agent answered");
+        Ok::<_, BoxError>(())
+    }
+    .with_context(user)
+    .await?;
 
     drop(telemetry); // flushes the events and the spans
     println!("\n== the trace, as the OTLP receiver got it");
@@ -82,7 +93,11 @@ async fn main() -> Result<(), BoxError> {
             match event["event_type"].as_str() {
                 Some("OE_LLM_CALL") => format!(
                     "model={} tokens={}+{} finish={} {:.1} ms",
-                    data["model"], data["input_tokens"], data["output_tokens"], data["finish_reason"], data["duration_ms"].as_f64().unwrap_or(0.0)
+                    data["model"],
+                    data["input_tokens"],
+                    data["output_tokens"],
+                    data["finish_reason"],
+                    data["duration_ms"].as_f64().unwrap_or(0.0)
                 ),
                 _ => data.to_string(),
             }
@@ -113,7 +128,12 @@ async fn ask(llm: &str, question: &str) -> Result<String, BoxError> {
         let reply: Value = call
             .scope(async {
                 tracing::info!("calling the model");
-                http.post(format!("{llm}/v1/chat/completions")).json(&body).send().await?.json().await
+                http.post(format!("{llm}/v1/chat/completions"))
+                    .json(&body)
+                    .send()
+                    .await?
+                    .json()
+                    .await
             })
             .await?;
         let choice = &reply["choices"][0];
@@ -137,15 +157,25 @@ async fn ask(llm: &str, question: &str) -> Result<String, BoxError> {
         let mut asked = Vec::new();
         for tc in tool_calls {
             let arguments: Value = serde_json::from_str(tc["function"]["arguments"].as_str().unwrap_or("{}"))?;
-            asked.push(Message::tool_call(tc["id"].as_str().unwrap_or(""), "get_weather", arguments));
+            asked.push(Message::tool_call(
+                tc["id"].as_str().unwrap_or(""),
+                "get_weather",
+                arguments,
+            ));
         }
         call.finish(response.output(asked.clone()));
         wire.push(choice["message"].clone());
         for (tc, message) in tool_calls.iter().zip(asked) {
             let id = tc["id"].as_str().unwrap_or("").to_string();
             let arguments: Value = serde_json::from_str(tc["function"]["arguments"].as_str().unwrap_or("{}"))?;
-            let tool = run.tool(ToolCall::new("get_weather").call_id(id.clone()).arguments(arguments.clone()));
-            let result = tool.scope(get_weather(arguments["city"].as_str().unwrap_or("?").to_string())).await;
+            let tool = run.tool(
+                ToolCall::new("get_weather")
+                    .call_id(id.clone())
+                    .arguments(arguments.clone()),
+            );
+            let result = tool
+                .scope(get_weather(arguments["city"].as_str().unwrap_or("?").to_string()))
+                .await;
             tool.finish(json!(result));
             messages.push(message);
             messages.push(Message::tool_result(id.clone(), "get_weather", json!(result)));
@@ -241,8 +271,13 @@ fn print_tree(spans: &[Span]) {
             .attributes
             .iter()
             .filter(|kv| {
-                ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.tool.call.id", "gen_ai.response.model"]
-                    .contains(&kv.key.as_str())
+                [
+                    "gen_ai.usage.input_tokens",
+                    "gen_ai.usage.output_tokens",
+                    "gen_ai.tool.call.id",
+                    "gen_ai.response.model",
+                ]
+                .contains(&kv.key.as_str())
             })
             .map(|kv| format!("{}={}", kv.key.trim_start_matches("gen_ai."), value_text(kv)))
             .collect();

@@ -160,6 +160,12 @@ fn our_otlp_run(rt: &tokio::runtime::Runtime, events: u64) -> (f64, u64, Duratio
     let url = otlp_server(rt, bodies.clone());
     let pipeline = Pipeline::builder()
         .otlp_logs_endpoint(url)
+        .max_in_flight(
+            std::env::var("BENCH_IN_FLIGHT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+        )
         .queue_capacity(events as usize)
         .start()
         .unwrap();
@@ -228,6 +234,11 @@ fn main() {
     let healthy_url = discard_server(&rt);
 
     println!("{:<58} {:>14}", "measurement", "value");
+    // `BENCH_ONLY=otlp`: the OTLP comparison alone (for profiling it).
+    #[cfg(feature = "otlp")]
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("otlp") {
+        return otlp_comparison(&rt, 200_000, if quick { 1 } else { 3 });
+    }
     // 1. Latency: healthy (the queue drained between bursts) vs down.
     let healthy = Pipeline::builder().endpoint(&healthy_url).start().unwrap();
     let bursts = if quick { 5 } else { 300 };
@@ -339,46 +350,7 @@ fn main() {
     );
     // 5. Both exporting OTLP/HTTP protobuf to the same server, alternating.
     #[cfg(feature = "otlp")]
-    {
-        let (mut ours, mut theirs, mut our_emit, mut their_emit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            let (rate, delivered, emitted_in) = our_otlp_run(&rt, events);
-            assert_eq!(delivered, events, "records that reached the OTLP server");
-            ours.push(rate);
-            our_emit.push(emitted_in.as_secs_f64() * 1e9 / events as f64);
-            let (rate, delivered, emitted_in) = otel_run(&rt, events, Some(events as usize));
-            assert_eq!(delivered, events);
-            theirs.push(rate);
-            their_emit.push(emitted_in.as_secs_f64() * 1e9 / events as f64);
-        }
-        println!(
-            "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
-            format!("OTLP logs: this pipeline ({events} events)"),
-            median(ours.clone()),
-            spread(&ours)
-        );
-        println!(
-            "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
-            "OTLP logs: OpenTelemetry BatchLogProcessor + OTLP/HTTP",
-            median(theirs.clone()),
-            spread(&theirs)
-        );
-        println!(
-            "{:<58} {:>11.1} x",
-            "  this pipeline / OpenTelemetry (medians)",
-            median(ours) / median(theirs)
-        );
-        println!(
-            "{:<58} {:>11.1} ns",
-            "  per emit, this pipeline (median)",
-            median(our_emit)
-        );
-        println!(
-            "{:<58} {:>11.1} ns",
-            "  per emit, OpenTelemetry (median)",
-            median(their_emit)
-        );
-    }
+    otlp_comparison(&rt, events, rounds);
     // OpenTelemetry's defaults (queue 2048): what overflows is dropped.
     let (_, delivered) = otel_throughput(&rt, events, None);
     println!(
@@ -405,4 +377,52 @@ fn our_throughput(url: &str, events: u64) -> (f64, Duration) {
     let stats = pipeline.shutdown(Duration::from_secs(5));
     assert_eq!(stats.delivered, events, "{stats:?}");
     (events as f64 / elapsed.as_secs_f64(), emitted_in)
+}
+
+/// This pipeline and OpenTelemetry's, both exporting OTLP/HTTP protobuf to the
+/// same server, in alternating rounds; throughput and per-emit cost.
+#[cfg(feature = "otlp")]
+fn otlp_comparison(rt: &tokio::runtime::Runtime, events: u64, rounds: usize) {
+    let spread = |v: &[f64]| {
+        let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        format!("{lo:.0}-{hi:.0}")
+    };
+    let (mut ours, mut theirs, mut our_emit, mut their_emit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (rate, delivered, emitted_in) = our_otlp_run(rt, events);
+        assert_eq!(delivered, events, "records that reached the OTLP server");
+        ours.push(rate);
+        our_emit.push(emitted_in.as_secs_f64() * 1e9 / events as f64);
+        let (rate, delivered, emitted_in) = otel_run(rt, events, Some(events as usize));
+        assert_eq!(delivered, events);
+        theirs.push(rate);
+        their_emit.push(emitted_in.as_secs_f64() * 1e9 / events as f64);
+    }
+    println!(
+        "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
+        format!("OTLP logs: this pipeline ({events} events)"),
+        median(ours.clone()),
+        spread(&ours)
+    );
+    println!(
+        "{:<58} {:>9.0} ev/s  (median of {rounds}, {})",
+        "OTLP logs: OpenTelemetry BatchLogProcessor + OTLP/HTTP",
+        median(theirs.clone()),
+        spread(&theirs)
+    );
+    println!(
+        "{:<58} {:>11.1} x",
+        "  this pipeline / OpenTelemetry (medians)",
+        median(ours) / median(theirs)
+    );
+    println!(
+        "{:<58} {:>11.1} ns",
+        "  per emit, this pipeline (median)",
+        median(our_emit)
+    );
+    println!(
+        "{:<58} {:>11.1} ns",
+        "  per emit, OpenTelemetry (median)",
+        median(their_emit)
+    );
 }

@@ -37,7 +37,7 @@ pub(crate) fn build(
             lanes.push((
                 url.clone(),
                 Lane::Otlp(Box::new(crate::sender::OtlpLane {
-                    encoder: crate::otlp::LogsEncoder::new(resource, endpoints.protocol),
+                    encoder: Arc::new(crate::otlp::LogsEncoder::new(resource, endpoints.protocol)),
                     endpoints: endpoints.clone(),
                 })),
             ));

@@ -324,7 +324,7 @@ impl PipelineGuard {
                 .max(Duration::from_millis(100));
             if !traces.shutdown(left) {
                 tracing::warn!(target: "telemetry::transport",
-                    "spans over OTLP: the exporter did not finish within shutdown's deadline; spans not yet sent are lost");
+                    "spans over OTLP: the exporters did not finish (an export failed, see the error above, or shutdown's deadline passed); spans and metrics not sent are lost");
             }
         }
     }

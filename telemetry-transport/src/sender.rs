@@ -49,7 +49,7 @@ pub(crate) enum Lane {
 /// An OTLP lane's encoder and settings.
 #[cfg(feature = "otlp")]
 pub(crate) struct OtlpLane {
-    pub encoder: crate::otlp::LogsEncoder,
+    pub encoder: Arc<crate::otlp::LogsEncoder>,
     pub endpoints: crate::otlp::OtlpEndpoints,
 }
 
@@ -271,10 +271,22 @@ impl Sender {
     async fn post_otlp(
         &self,
         events: &Batch,
-        encoder: &crate::otlp::LogsEncoder,
+        encoder: &Arc<crate::otlp::LogsEncoder>,
         endpoints: &crate::otlp::OtlpEndpoints,
     ) -> Response {
-        let (body, unreadable) = encoder.encode(events);
+        // Encoded on a blocking thread: the worker's one thread goes on taking
+        // and encoding the next batch meanwhile (the encoding reads every event's
+        // JSON back, about 1.5 us an event).
+        let (shared, batch) = (encoder.clone(), events.clone());
+        let Ok((body, unreadable)) = tokio::task::spawn_blocking(move || shared.encode(&batch)).await else {
+            return Response::Transient {
+                retry_after: None,
+                what: Failure {
+                    cause: "the OTLP encoder's thread failed".into(),
+                    detail: String::new(),
+                },
+            };
+        };
         if unreadable > 0 {
             // Never expected (the worker wrote these bytes): counted, not lost silently.
             Counters::add(&self.counters.rejected_invalid, unreadable);

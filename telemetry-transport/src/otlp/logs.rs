@@ -91,7 +91,10 @@ impl LogsEncoder {
                     unreadable += 1;
                 }
             }
-            return (super::proto::request(&self.resource_bytes, &self.scope_bytes, &records), unreadable);
+            return (
+                super::proto::request(&self.resource_bytes, &self.scope_bytes, &records),
+                unreadable,
+            );
         }
         let mut records = Vec::with_capacity(batch.len());
         let mut unreadable = 0;

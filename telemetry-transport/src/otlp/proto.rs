@@ -232,6 +232,46 @@ fn put_kv(out: &mut Vec<u8>, field: u32, key: &str, value: &Node<'_>) {
     put_any(out, value);
 }
 
+/// The wire timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, what `Timestamp` writes)
+/// as OTLP's nanoseconds, read directly: the general parser was a tenth of the
+/// record's cost. Anything else goes through `Timestamp`'s parser.
+fn unix_nanos(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let fixed = b.len() == 27
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'.'
+        && b[26] == b'Z';
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        b[range]
+            .iter()
+            .try_fold(0i64, |n, &c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
+    };
+    let micros = match fixed {
+        true => {
+            let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+            let (hh, mm, ss, frac) = (digits(11..13)?, digits(14..16)?, digits(17..19)?, digits(20..26)?);
+            if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+                return None;
+            }
+            // Days from the civil date (Howard Hinnant's algorithm).
+            let y = if m <= 2 { y - 1 } else { y };
+            let era = y.div_euclid(400);
+            let yoe = y - era * 400;
+            let mp = (m + 9) % 12;
+            let doy = (153 * mp + 2) / 5 + d - 1;
+            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+            let days = era * 146_097 + doe - 719_468;
+            ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + frac
+        }
+        false => text.parse::<telemetry_core::Timestamp>().ok()?.unix_micros(),
+    };
+    Some(u64::try_from(micros).unwrap_or(0).saturating_mul(1000))
+}
+
 fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
     if hex.len() != N * 2 {
         return None;
@@ -249,11 +289,12 @@ pub(crate) fn put_record(out: &mut Vec<u8>, event: &[u8], observed_nanos: u64) -
     let Ok(wire) = serde_json::from_slice::<Wire<'_>>(event) else {
         return false;
     };
-    let Ok(timestamp) = wire.timestamp.parse::<telemetry_core::Timestamp>() else {
+    let Some(time) = unix_nanos(&wire.timestamp) else {
         return false;
     };
-    let time = u64::try_from(timestamp.unix_micros()).unwrap_or(0).saturating_mul(1000);
-    let Node::Object(data) = &wire.event_data else { return false };
+    let Node::Object(data) = &wire.event_data else {
+        return false;
+    };
     let failed = data
         .iter()
         .any(|(k, v)| k == "outcome" && matches!(v, Node::Str(s) if s == "error" || s == "panic"));
@@ -261,7 +302,11 @@ pub(crate) fn put_record(out: &mut Vec<u8>, event: &[u8], observed_nanos: u64) -
     let trace = wire.trace_id.as_deref().and_then(hex_bytes::<16>);
     let span = wire.span_id.as_deref().and_then(hex_bytes::<8>);
     let schema_version = Node::Int(i64::from(wire.schema_version));
-    let ids = [("user.id", &wire.uid), ("session.id", &wire.sid), ("gdata.id", &wire.gdata_id)];
+    let ids = [
+        ("user.id", &wire.uid),
+        ("session.id", &wire.sid),
+        ("gdata.id", &wire.gdata_id),
+    ];
     let body = Node::Str(Cow::Borrowed(&wire.event_type));
 
     // The record's length first (protobuf is length-prefixed). Every field
@@ -338,4 +383,29 @@ pub(crate) fn request(resource: &[u8], scope: &[u8], records: &[u8]) -> Vec<u8> 
     out.extend_from_slice(scope);
     out.extend_from_slice(records);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_timestamp_reading_agrees_with_timestamps_parser() {
+        let mut t: i64 = -86_400_000_000 * 366;
+        while t < 4_102_444_800_000_000 {
+            let ts = telemetry_core::Timestamp::from_system_time(
+                std::time::UNIX_EPOCH + std::time::Duration::from_micros(t.max(0) as u64),
+            );
+            let text = String::from_utf8(ts.to_wire_bytes().to_vec()).unwrap();
+            let expected = u64::try_from(ts.unix_micros()).unwrap_or(0) * 1000;
+            assert_eq!(unix_nanos(&text), Some(expected), "{text}");
+            t += 7_919_000_013_337; // about 92 days, odd micros
+        }
+        assert_eq!(
+            unix_nanos("2026-11-24T10:15:02.123456Z"),
+            Some(1_795_515_302_123_456_000)
+        );
+        assert_eq!(unix_nanos("2026-13-24T10:15:02.123456Z"), None);
+        assert_eq!(unix_nanos("not a time"), None);
+    }
 }

@@ -32,6 +32,9 @@ pub enum OtlpAction {
     Partial(i64, &'static str),
     /// Keep it, answer 200 after this long.
     Slow(Duration),
+    /// Keep it; 200 with a body of this many bytes (garbage after a valid
+    /// partial success rejecting 1 record: a reader that stops at 4 MiB sees it).
+    Huge(usize),
 }
 
 /// One request as received.
@@ -189,6 +192,18 @@ async fn logs(State(state): State<Arc<OtlpState>>, headers: HeaderMap, body: Byt
                 rejected_log_records: rejected,
                 error_message: message.into(),
             }))
+        }
+        OtlpAction::Huge(bytes) => {
+            receive(&state, "/v1/logs", &headers, &body, 200);
+            let mut out = ExportLogsServiceResponse {
+                partial_success: Some(ExportLogsPartialSuccess {
+                    rejected_log_records: 1,
+                    error_message: "one".into(),
+                }),
+            }
+            .encode_to_vec();
+            out.resize(bytes, 0);
+            ([("content-type", "application/x-protobuf")], out).into_response()
         }
         OtlpAction::Slow(delay) => {
             receive(&state, "/v1/logs", &headers, &body, 200);
