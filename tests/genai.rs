@@ -67,17 +67,6 @@ const PEER_ONLY: &[&str] = &[
     "gen_ai.aggregated_usage.output_tokens",
 ];
 
-fn server_on_its_own_runtime() -> OtlpServer {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        tokio::runtime::Runtime::new().unwrap().block_on(async move {
-            tx.send(OtlpServer::start().await).unwrap();
-            std::future::pending::<()>().await
-        });
-    });
-    rx.recv().unwrap()
-}
-
 const MODEL: &str = "function:scripted_model:";
 
 /// The peer's loop, in Rust: the agent asks the model, runs the tool it asked
@@ -143,7 +132,7 @@ struct Trace {
 /// Runs the loop with a pipeline exporting spans to a loopback OTLP server.
 async fn trace_of_the_loop(capture_content: bool) -> Trace {
     genai::configure(Settings::default().capture_content(capture_content));
-    let server = server_on_its_own_runtime();
+    let server = OtlpServer::start_on_its_own_runtime();
     let guard = Pipeline::builder()
         .otlp_endpoint(server.base())
         .otlp_logs(false)

@@ -19,17 +19,6 @@ fn step(n: u32) -> u32 {
     n + 1
 }
 
-fn server_on_its_own_runtime() -> OtlpServer {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        tokio::runtime::Runtime::new().unwrap().block_on(async move {
-            tx.send(OtlpServer::start().await).unwrap();
-            std::future::pending::<()>().await
-        });
-    });
-    rx.recv().unwrap()
-}
-
 fn pipeline(server: &OtlpServer) -> PipelineGuard {
     Pipeline::builder()
         .otlp_endpoint(server.base())
@@ -84,7 +73,7 @@ fn within_30s(name: &str, scenario: impl FnOnce() + Send + 'static) {
 
 #[test]
 fn shutdown_in_a_current_thread_runtime() {
-    let server = server_on_its_own_runtime();
+    let server = OtlpServer::start_on_its_own_runtime();
     let server_ref = std::sync::Arc::new(server);
     let s = server_ref.clone();
     within_30s("current_thread", move || {
@@ -109,7 +98,7 @@ fn shutdown_from_drop_on_a_runtime_thread() {
     struct App {
         _telemetry: PipelineGuard,
     }
-    let server = std::sync::Arc::new(server_on_its_own_runtime());
+    let server = std::sync::Arc::new(OtlpServer::start_on_its_own_runtime());
     let s = server.clone();
     within_30s("drop", move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -140,7 +129,7 @@ async fn shutdown_in_a_tokio_test() {
             std::process::exit(101);
         }
     });
-    let server = server_on_its_own_runtime();
+    let server = OtlpServer::start_on_its_own_runtime();
     let guard = pipeline(&server);
     work(&guard);
     // On the test's only runtime thread, with no spawn_blocking: the worst case.

@@ -55,19 +55,6 @@ async fn chat(sink: Arc<CapturingSink>) -> String {
     format!("{found} {tool}")
 }
 
-/// A server on a runtime of its own thread, up for the whole test binary.
-pub fn server_on_its_own_runtime() -> OtlpServer {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            tx.send(OtlpServer::start().await).unwrap();
-            std::future::pending::<()>().await
-        });
-    });
-    rx.recv().unwrap()
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -87,7 +74,7 @@ const UPSTREAM: &str = "00f067aa0ba902b7";
 
 #[tokio::test]
 async fn every_event_joins_its_exported_span() {
-    let server = server_on_its_own_runtime();
+    let server = OtlpServer::start_on_its_own_runtime();
     let guard = Pipeline::builder()
         .otlp_endpoint(server.base())
         .otlp_logs(false)
@@ -182,7 +169,7 @@ async fn every_event_joins_its_exported_span() {
 /// the preset at the loopback server.)
 #[tokio::test]
 async fn logfire_gets_what_its_otlp_ingest_takes() {
-    let server = server_on_its_own_runtime();
+    let server = OtlpServer::start_on_its_own_runtime();
     let token = "pylf_v1_eu_0123456789abcdef";
     let guard = Pipeline::builder()
         .logfire(token)

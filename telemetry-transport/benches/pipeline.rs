@@ -158,25 +158,15 @@ fn otel_run(rt: &tokio::runtime::Runtime, events: u64, queue: Option<usize>) -> 
 fn our_otlp_run(rt: &tokio::runtime::Runtime, events: u64) -> (f64, u64, Duration) {
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let url = otlp_server(rt, bodies.clone());
-    let pipeline = Pipeline::builder()
-        .otlp_logs_endpoint(url)
-        .max_in_flight(
-            std::env::var("BENCH_IN_FLIGHT")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1),
-        )
-        .queue_capacity(events as usize)
-        .start()
-        .unwrap();
-    let sink = pipeline.sink().unwrap();
-    let start = Instant::now();
-    telemetry_core::with_sink(sink, || (0..events).for_each(|i| telemetry_core::emit(click(i))));
-    let emitted_in = start.elapsed();
-    assert!(pipeline.flush(Duration::from_secs(300)));
-    let elapsed = start.elapsed();
-    let stats = pipeline.shutdown(Duration::from_secs(5));
-    assert_eq!(stats.delivered, events, "{stats:?}");
+    // `BENCH_IN_FLIGHT`: requests at once (default 1, the pipeline's default).
+    let in_flight = std::env::var("BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let (_, emitted_in, elapsed) = run_ours(
+        Pipeline::builder().otlp_logs_endpoint(url).max_in_flight(in_flight),
+        events,
+    );
     let delivered = count_log_records(&bodies.lock().unwrap());
     (delivered as f64 / elapsed.as_secs_f64(), delivered, emitted_in)
 }
@@ -363,20 +353,23 @@ fn main() {
 /// Events per second delivered through a pipeline with default batching and a
 /// queue that holds the whole run, and how long the emitting took.
 fn our_throughput(url: &str, events: u64) -> (f64, Duration) {
-    let pipeline = Pipeline::builder()
-        .endpoint(url)
-        .queue_capacity(events as usize)
-        .start()
-        .unwrap();
+    let (rate, emitted_in, _) = run_ours(Pipeline::builder().endpoint(url), events);
+    (rate, emitted_in)
+}
+
+/// Emits `events` through `builder`'s pipeline (with a queue for the whole run)
+/// and waits until all are delivered: (events/s, emitting time, total time).
+fn run_ours(builder: telemetry_transport::PipelineBuilder, events: u64) -> (f64, Duration, Duration) {
+    let pipeline = builder.queue_capacity(events as usize).start().unwrap();
     let sink = pipeline.sink().unwrap();
     let start = Instant::now();
     telemetry_core::with_sink(sink, || (0..events).for_each(|i| telemetry_core::emit(click(i))));
     let emitted_in = start.elapsed();
-    assert!(pipeline.flush(Duration::from_secs(120)));
+    assert!(pipeline.flush(Duration::from_secs(300)));
     let elapsed = start.elapsed();
     let stats = pipeline.shutdown(Duration::from_secs(5));
     assert_eq!(stats.delivered, events, "{stats:?}");
-    (events as f64 / elapsed.as_secs_f64(), emitted_in)
+    (events as f64 / elapsed.as_secs_f64(), emitted_in, elapsed)
 }
 
 /// This pipeline and OpenTelemetry's, both exporting OTLP/HTTP protobuf to the

@@ -88,6 +88,20 @@ impl OtlpServer {
         }
     }
 
+    /// Starts on a free port on a runtime of its own thread, up for the rest of
+    /// the test binary: as a real backend would be, it keeps answering while the
+    /// test's own runtime is blocked (in a shutdown, say).
+    pub fn start_on_its_own_runtime() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async move {
+                tx.send(OtlpServer::start().await).unwrap();
+                std::future::pending::<()>().await
+            });
+        });
+        rx.recv().unwrap()
+    }
+
     /// The base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`).
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
