@@ -127,12 +127,18 @@ impl Traces {
     /// Exports what is left and stops, within `timeout` (from any thread, in or
     /// out of a runtime). `false` if it could not finish in time.
     pub fn shutdown(&self, timeout: Duration) -> bool {
+        // Spans and metrics side by side, each with the whole deadline.
         let provider = self.provider.clone();
         let meters = self.meters.clone();
-        wait(timeout, move || {
-            let spans = provider.shutdown_with_timeout(timeout).is_ok();
-            let metrics = meters.shutdown_with_timeout(timeout).is_ok();
-            spans & metrics
+        let spans = move || provider.shutdown_with_timeout(timeout).is_ok();
+        let metrics = move || meters.shutdown_with_timeout(timeout).is_ok();
+        let (spans_done, metrics_done) = (wait_begin(spans), wait_begin(metrics));
+        let until = std::time::Instant::now() + timeout + Duration::from_millis(250);
+        [spans_done, metrics_done].into_iter().all(|done| {
+            done.is_some_and(|d| {
+                d.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
+                    .unwrap_or(false)
+            })
         })
     }
 }
@@ -140,16 +146,19 @@ impl Traces {
 /// Runs `work` on a thread of its own and waits at most `timeout` (plus a
 /// margin) for it: a caller on a runtime thread is never made to wait on that runtime.
 fn wait(timeout: Duration, work: impl FnOnce() -> bool + Send + 'static) -> bool {
+    wait_begin(work).is_some_and(|done| done.recv_timeout(timeout + Duration::from_millis(250)).unwrap_or(false))
+}
+
+/// Starts `work` on a thread of its own; its answer arrives on the receiver.
+fn wait_begin(work: impl FnOnce() -> bool + Send + 'static) -> Option<std::sync::mpsc::Receiver<bool>> {
     let (done, result) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("telemetry-otel-shutdown".into())
         .spawn(move || {
             let _ = done.send(work());
-        });
-    spawned.is_ok()
-        && result
-            .recv_timeout(timeout + Duration::from_millis(250))
-            .unwrap_or(false)
+        })
+        .ok()?;
+    Some(result)
 }
 
 fn build(config: &TracesConfig) -> Result<(SdkTracerProvider, SdkMeterProvider), TracesError> {

@@ -1,8 +1,16 @@
 //! The destinations one pipeline delivers to: the collector, an OTLP logs
-//! endpoint, or both. Every batch goes to each lane; each lane retries on its
-//! own (one endpoint's outage never holds the other's events back longer than
-//! the batch's own delivery), and the batch settles, and leaves the spool, when
-//! every lane has settled it: at least once to each destination.
+//! endpoint, or both. Every batch goes to each lane, and each lane retries on
+//! its own.
+//!
+//! - Without a spool, the first lane paces the pipeline (its requests take the
+//!   worker's in-flight slots); a second lane's deliveries run beside it, up to
+//!   [`SECONDARY_BATCHES`] batches at once. An outage there never slows the
+//!   first lane: past that many batches, the second lane's batches are dropped
+//!   and counted (its `dropped_by_reason.queue_full`), and warned of.
+//! - With a spool, a batch leaves the spool when every lane has settled it: at
+//!   least once to each destination. The price: the spool sends one batch at a
+//!   time, so an outage of one destination holds the other's events back too
+//!   (on disk, not lost) until the batch is delivered or given up.
 //!
 //! Counting: the first lane counts in the pipeline's own counters (so with one
 //! destination nothing changes); a second lane has its own, read with
@@ -59,6 +67,38 @@ pub(crate) fn count(config: &PipelineConfig) -> usize {
         n += usize::from(config.otlp.as_ref().is_some_and(|o| o.logs.is_some()));
     }
     n
+}
+
+/// Batches a second lane may have in delivery at once (without a spool).
+pub(crate) const SECONDARY_BATCHES: usize = 8;
+
+/// Hands `batch` to each of the `lanes` after the first, in tasks of their own
+/// (without a spool): up to [`SECONDARY_BATCHES`] per lane, else counted as dropped.
+pub(crate) fn deliver_beside(lanes: &[Arc<Sender>], batch: &Batch, tasks: &mut tokio::task::JoinSet<bool>) {
+    let n = batch.len() as u64;
+    for lane in lanes {
+        lane.counters.emitted.add(n);
+        match lane.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let (lane, batch) = (lane.clone(), batch.clone());
+                tasks.spawn(async move {
+                    let settled = lane.deliver(batch, false).await;
+                    drop(permit);
+                    settled
+                });
+            }
+            Err(_) => {
+                Counters::add(&lane.counters.dropped_queue_full, n);
+                let url = &lane.url;
+                lane.log_refusal(|| {
+                    format!(
+                        "{url} is behind by {SECONDARY_BATCHES} batches: a batch of {n} events for it is dropped \
+                         (counted in its stats, dropped_by_reason.queue_full); the other destination is not held back"
+                    )
+                });
+            }
+        }
+    }
 }
 
 /// Delivers `batch` to every lane; resolves to whether every lane settled it.

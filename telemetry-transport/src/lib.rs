@@ -92,7 +92,8 @@ impl PipelineBuilder {
     /// shutdown timeout) and stops the worker.
     ///
     /// With [`otlp_traces`](PipelineBuilder::otlp_traces), it also installs a
-    /// `tracing` subscriber that exports spans; if the program already set one,
+    /// `tracing` subscriber that exports spans (and writes the pipeline's and the
+    /// OpenTelemetry SDK's warnings to stderr); if the program already set one,
     /// that is [`ConfigError::SubscriberAlreadySet`] (see
     /// [`install_sink`](Self::install_sink)).
     pub fn install(self) -> Result<PipelineGuard, ConfigError> {
@@ -104,7 +105,19 @@ impl PipelineBuilder {
         #[cfg(feature = "otlp")]
         if let Some(layer) = guard.otel_layer::<tracing_subscriber::Registry>() {
             use tracing_subscriber::layer::SubscriberExt as _;
-            let subscriber = tracing_subscriber::registry().with(layer);
+            use tracing_subscriber::Layer as _;
+            // The pipeline's and the OpenTelemetry SDK's own warnings (a refused
+            // batch, a failed export) must still reach someone: stderr.
+            let warnings = tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target("telemetry", tracing::Level::WARN)
+                        .with_target("opentelemetry", tracing::Level::WARN)
+                        .with_target("opentelemetry_sdk", tracing::Level::WARN)
+                        .with_target("opentelemetry_otlp", tracing::Level::WARN),
+                );
+            let subscriber = tracing_subscriber::registry().with(layer).with(warnings);
             if tracing::subscriber::set_global_default(subscriber).is_err() {
                 return Err(ConfigError::SubscriberAlreadySet);
             }
@@ -132,6 +145,7 @@ impl PipelineBuilder {
                 running: None,
                 counters: Arc::new(Counters::default()),
                 lane_counters: Vec::new(),
+                shutdown_timeout: config.shutdown_timeout,
                 #[cfg(feature = "otlp")]
                 traces: None,
             });
@@ -145,6 +159,7 @@ impl PipelineBuilder {
                 running: None,
                 counters: Arc::new(Counters::default()),
                 lane_counters: Vec::new(),
+                shutdown_timeout: config.shutdown_timeout,
                 traces,
             });
         }
@@ -204,10 +219,10 @@ impl PipelineBuilder {
                 control: control_tx,
                 deadline: deadline_tx,
                 thread: Some(thread),
-                shutdown_timeout,
             }),
             counters,
             lane_counters,
+            shutdown_timeout,
             #[cfg(feature = "otlp")]
             traces,
         })
@@ -219,7 +234,6 @@ struct Running {
     control: mpsc::UnboundedSender<Control>,
     deadline: Arc<tokio::sync::watch::Sender<Option<Instant>>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    shutdown_timeout: Duration,
 }
 
 /// Owns a running pipeline: flush it, read its counters, shut it down. Dropping
@@ -231,6 +245,8 @@ pub struct PipelineGuard {
     counters: Arc<Counters>,
     /// The delivery counters of each destination past the first (see `lanes`).
     lane_counters: Vec<Arc<Counters>>,
+    /// What dropping the guard gives shutdown.
+    shutdown_timeout: Duration,
     /// Spans over OTLP, shut down after the events.
     #[cfg(feature = "otlp")]
     traces: Option<telemetry_otel::Traces>,
@@ -359,7 +375,7 @@ impl PipelineGuard {
 
 impl Drop for PipelineGuard {
     fn drop(&mut self) {
-        let timeout = self.running.as_ref().map_or(Duration::ZERO, |r| r.shutdown_timeout);
+        let timeout = self.shutdown_timeout;
         self.stop(timeout);
     }
 }

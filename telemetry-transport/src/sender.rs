@@ -60,6 +60,8 @@ pub(crate) struct Sender {
     pub lane: Lane,
     /// This lane's delivery counters (the pipeline's own for its first lane).
     pub counters: Arc<Counters>,
+    /// A second lane's deliveries at once (see `lanes`).
+    pub slots: Arc<tokio::sync::Semaphore>,
     pub client: reqwest::Client,
     pub budget: Mutex<RetryBudget>,
     /// The shutdown deadline, published by the guard (and the worker).
@@ -137,7 +139,13 @@ impl Sender {
                     }
                     Response::Unauthorized { status } => {
                         Counters::add(&self.counters.rejected_unauthorized, n);
-                        self.log_refusal(|| format!("collector answered {status}: check the pipeline's token"));
+                        let fix = match self.lane {
+                            Lane::Collector => "check the pipeline's token",
+                            #[cfg(feature = "otlp")]
+                            Lane::Otlp(_) => "check OTEL_EXPORTER_OTLP_HEADERS (or LOGFIRE_TOKEN)",
+                        };
+                        let url = &self.url;
+                        self.log_refusal(|| format!("{url} answered {status}: {fix}"));
                         break;
                     }
                     Response::TooLarge if events.len() == 1 => {
@@ -288,8 +296,9 @@ impl Sender {
             };
         };
         if unreadable > 0 {
-            // Never expected (the worker wrote these bytes): counted, not lost silently.
-            Counters::add(&self.counters.rejected_invalid, unreadable);
+            // Never expected (the worker wrote these bytes; JSON nested deeper than
+            // serde_json reads, 128 levels, would be one): rejected with the answer
+            // below, once, not per attempt.
             tracing::error!(target: "telemetry::transport", unreadable, "events could not be read back for OTLP");
         }
         if body.len() > MAX_BODY_BYTES && events.len() > 1 {
@@ -331,8 +340,9 @@ impl Sender {
                 };
                 Response::Accepted {
                     duplicates: 0,
-                    rejected,
-                    message,
+                    rejected: rejected + unreadable,
+                    message: message
+                        .or_else(|| (unreadable > 0).then(|| format!("{unreadable} events could not be encoded"))),
                 }
             }
             413 => Response::TooLarge,

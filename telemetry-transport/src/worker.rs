@@ -60,6 +60,8 @@ pub(crate) struct Worker {
     control: mpsc::UnboundedReceiver<Control>,
     deadline_tx: Arc<watch::Sender<Option<Instant>>>,
     in_flight: JoinSet<Delivered>,
+    /// A second lane's deliveries, beside the first's (without a spool; see `lanes`).
+    beside: JoinSet<bool>,
     max_in_flight: usize,
     /// The batch being filled; events are encoded straight into it.
     batch: Batch,
@@ -111,6 +113,7 @@ impl Worker {
                     url,
                     lane,
                     counters,
+                    slots: Arc::new(tokio::sync::Semaphore::new(crate::lanes::SECONDARY_BATCHES)),
                     client: client.clone(),
                     budget: std::sync::Mutex::new(crate::backoff::RetryBudget::new()),
                     deadline: deadline_tx.subscribe(),
@@ -128,6 +131,7 @@ impl Worker {
             control,
             deadline_tx,
             in_flight: JoinSet::new(),
+            beside: JoinSet::new(),
             max_in_flight,
             batch: Batch::default(),
             scratch: Vec::new(),
@@ -158,6 +162,7 @@ impl Worker {
             self.batch_deadline = Some(tokio::time::Instant::now());
         }
         loop {
+            while self.beside.try_join_next().is_some() {}
             // Records taken earlier than the batch had room for go first.
             self.add_incoming();
             let deadline = self.batch_deadline;
@@ -285,6 +290,12 @@ impl Worker {
                 None if !more || !can_send || self.past_deadline() => break,
                 None => {}
             }
+        }
+        // At shutdown, the second lane's deliveries end too (they honour the
+        // deadline). A flush does not wait for them: a second destination that
+        // is down must not stop the worker taking events for the first.
+        if self.shutdown.is_some() {
+            while self.beside.join_next().await.is_some() {}
         }
         // Past the deadline without a spool: what is still batched can no longer be sent.
         let unsent = self.batch.len() + self.incoming.len() + self.backlog.len();
@@ -459,7 +470,14 @@ impl Worker {
             }
         };
         let spooled = spool.is_some();
-        let settled = crate::lanes::deliver_to_all(&self.lanes, &self.counters, batch, spooled);
+        let settled = match spooled {
+            // Every lane must take it before it leaves the disk.
+            true => crate::lanes::deliver_to_all(&self.lanes, &self.counters, batch, spooled),
+            false => {
+                crate::lanes::deliver_beside(self.lanes.get(1..).unwrap_or_default(), &batch, &mut self.beside);
+                crate::lanes::deliver_to_all(&self.lanes[..self.lanes.len().min(1)], &self.counters, batch, spooled)
+            }
+        };
         self.in_flight.spawn(async move {
             let settled = settled.await;
             Delivered { settled, spool }

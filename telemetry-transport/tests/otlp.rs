@@ -419,10 +419,19 @@ async fn the_second_lane_has_its_own_counters() {
     let server = OtlpServer::start().await;
     server.script([OtlpAction::Status(503, None), OtlpAction::Status(400, None)]);
     let guard = otlp(&server).endpoint(collector.url()).batch_size(10).start().unwrap();
+    // A flush waits for the first lane only: the second is polled until settled.
+    let settled = || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while guard.otlp_stats().unwrap().pending > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     emit_n(&guard, 10);
     assert!(guard.flush(Duration::from_secs(10)));
+    settled();
     emit_n(&guard, 10);
     assert!(guard.flush(Duration::from_secs(10)));
+    settled();
     let lane = guard.otlp_stats().unwrap();
     let stats = guard.shutdown(Duration::from_secs(5));
     assert_eq!(
@@ -502,4 +511,38 @@ async fn an_answer_is_read_up_to_4_mib_only() {
     assert_eq!((stats.delivered, stats.retried), (10, 0), "{stats:?}");
     // Zeros after the message do not decode as one: the partial success is not read.
     assert_eq!(stats.rejected, 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_destination_that_is_down_never_holds_the_first_back() {
+    let collector = support::start(0).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let guard = Pipeline::builder()
+        .endpoint(collector.url())
+        .otlp_endpoint(format!("http://127.0.0.1:{port}"))
+        .batch_size(10)
+        .flush_interval(Duration::from_millis(20))
+        .shutdown_timeout(Duration::from_millis(500))
+        .start()
+        .unwrap();
+    // 30 batches while the OTLP endpoint refuses connections: the collector gets
+    // every one at once; the OTLP lane keeps 8 batches retrying, drops the rest.
+    emit_n(&guard, 300);
+    assert!(
+        guard.flush(Duration::from_secs(5)),
+        "the collector lane is not held back"
+    );
+    assert_eq!(collector.stored(), 300);
+    let lane = guard.otlp_stats().unwrap();
+    assert_eq!(lane.emitted, 300, "{lane:?}");
+    assert!(lane.dropped_by_reason.queue_full >= 200, "{lane:?}");
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_millis(500)))
+        .await
+        .unwrap();
+    assert_settled(&stats);
+    assert_eq!(stats.delivered, 300);
 }

@@ -75,7 +75,7 @@ pub struct OtlpEndpoints {
 }
 
 /// Logfire's OTLP ingest for a write token: `pylf_v{n}_{region}_...` names the
-/// region (`us`, `eu`); any other token goes to the US one.
+/// region (`us`, `eu`); any other token (or region) goes to the US one.
 ///
 /// ```
 /// use telemetry_transport::logfire_base_url;
@@ -86,11 +86,8 @@ pub struct OtlpEndpoints {
 pub fn logfire_base_url(token: &str) -> String {
     let mut parts = token.split('_');
     let region = match (parts.next(), parts.next(), parts.next()) {
-        (Some("pylf"), Some(v), Some(region))
-            if v.starts_with('v') && !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase()) =>
-        {
-            region
-        }
+        // The regions Logfire has; a token naming another is sent to the US one.
+        (Some("pylf"), Some(v), Some(region @ ("us" | "eu"))) if v.starts_with('v') => region,
         _ => "us",
     };
     format!("https://logfire-{region}.pydantic.dev")
@@ -165,7 +162,11 @@ impl OtlpSettings {
             self.send_events = Some(crate::config::parse_bool("TELEMETRY_OTLP_LOGS", &v)?);
         }
         if let Some(v) = set("LOGFIRE_TOKEN") {
-            self.logfire_token = Some(v);
+            self.logfire_token = Some(v.trim().to_string());
+            // The preset sends spans too, as `.logfire(token)` does, unless told otherwise.
+            if set("TELEMETRY_OTLP_TRACES").is_none() {
+                self.send_traces = true;
+            }
         }
         Ok(())
     }
@@ -176,6 +177,11 @@ impl OtlpSettings {
             return Ok(None);
         }
         let mut headers = self.headers.clone();
+        if let Some(token) = &self.logfire_token {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+                headers.push(("Authorization".into(), token.trim().to_string()));
+            }
+        }
         for (name, value) in &headers {
             let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
                 && reqwest::header::HeaderValue::from_str(value).is_ok();
@@ -194,11 +200,6 @@ impl OtlpSettings {
         };
         if let Some(base) = &base {
             parse_url("OTEL_EXPORTER_OTLP_ENDPOINT", base)?;
-        }
-        if let Some(token) = &self.logfire_token {
-            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
-                headers.push(("Authorization".into(), token.clone()));
-            }
         }
         let signal = |given: &Option<String>, var: &'static str, path: &str| -> Result<Option<url::Url>, ConfigError> {
             match (given, &base) {
@@ -414,8 +415,20 @@ mod tests {
         );
         let e = from(&[("LOGFIRE_TOKEN", "pylf_v2_us_x")]).unwrap().unwrap();
         assert_eq!(e.traces.host_str(), Some("logfire-us.pydantic.dev"));
-        let e = from(&[("LOGFIRE_TOKEN", "old-style")]).unwrap().unwrap();
+        let e = from(&[("LOGFIRE_TOKEN", "old-style\n")]).unwrap().unwrap();
         assert_eq!(e.traces.host_str(), Some("logfire-us.pydantic.dev"));
+        assert_eq!(e.headers, [("Authorization".to_string(), "old-style".to_string())]);
+        assert!(e.traces_on, "the preset turns spans on");
+        let e = from(&[("LOGFIRE_TOKEN", "pylf_v1_mars_x")]).unwrap().unwrap();
+        assert_eq!(
+            e.traces.host_str(),
+            Some("logfire-us.pydantic.dev"),
+            "an unknown region"
+        );
+        let e = from(&[("LOGFIRE_TOKEN", "pylf_v1_eu_x"), ("TELEMETRY_OTLP_TRACES", "false")])
+            .unwrap()
+            .unwrap();
+        assert!(!e.traces_on, "unless told otherwise");
         // An explicit endpoint wins (a test server, a proxy); the header still goes.
         let e = from(&[
             ("LOGFIRE_TOKEN", "pylf_v1_eu_s"),
