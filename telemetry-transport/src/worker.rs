@@ -514,6 +514,20 @@ impl Worker {
                  ({timeout:?}) passed, and are dropped (stats.dropped_by_reason.shutdown): give shutdown \
                  more time, or use a spool");
         }
+        // A second destination's own losses (its counters are its own: see `lanes`).
+        for lane in self.lanes.iter().skip(1) {
+            let lost = lane.counters.snapshot();
+            let (url, shutdown, full) = (
+                &lane.url,
+                lost.dropped_by_reason.shutdown,
+                lost.dropped_by_reason.queue_full,
+            );
+            if shutdown + full > 0 {
+                tracing::warn!(target: "telemetry::transport", dropped_shutdown = shutdown, dropped_behind = full, %url,
+                    "{url}: {shutdown} events were cut by shutdown's deadline and {full} dropped while it was \
+                     behind (guard.otlp_stats().dropped_by_reason)");
+            }
+        }
         if self.spool.is_some() && s.pending > 0 {
             let pending = s.pending;
             let dir = self

@@ -515,6 +515,7 @@ async fn an_answer_is_read_up_to_4_mib_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_destination_that_is_down_never_holds_the_first_back() {
+    let warnings = capture_warnings();
     let collector = support::start(0).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -545,4 +546,41 @@ async fn a_second_destination_that_is_down_never_holds_the_first_back() {
         .unwrap();
     assert_settled(&stats);
     assert_eq!(stats.delivered, 300);
+    let warned = warnings.lock().unwrap().join("\n");
+    assert!(
+        warned.contains(&format!("127.0.0.1:{port}")) && warned.contains("dropped while it was behind"),
+        "the second lane's losses are warned of: {warned}"
+    );
+}
+
+/// The transport's warnings, for the whole test binary (the worker logs from
+/// its own thread, so a global subscriber): each `message`.
+fn capture_warnings() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    static SEEN: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<String>>>> = std::sync::OnceLock::new();
+    struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+    struct Message<'a>(&'a mut String);
+    impl tracing::field::Visit for Message<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                *self.0 = format!("{value:?}");
+            }
+        }
+    }
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            if *event.metadata().level() == tracing::Level::WARN && event.metadata().target() == "telemetry::transport"
+            {
+                let mut message = String::new();
+                event.record(&mut Message(&mut message));
+                self.0.lock().unwrap().push(message);
+            }
+        }
+    }
+    SEEN.get_or_init(|| {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Warnings(seen.clone())));
+        seen
+    })
+    .clone()
 }
