@@ -134,11 +134,9 @@ pub fn configure(settings: Settings) {
 }
 
 fn settings() -> Settings {
-    SETTINGS
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .unwrap_or_default()
+    let mut settings = SETTINGS.write().unwrap_or_else(|p| p.into_inner());
+    // The environment is read once, at the first call, not per call.
+    settings.get_or_insert_with(Settings::default).clone()
 }
 
 /// A span the GenAI API opened, with the context its events carry.

@@ -53,6 +53,36 @@ pub(crate) struct OtlpLane {
     pub endpoints: crate::otlp::OtlpEndpoints,
 }
 
+/// The most of an error answer's body that is read (its first 200 characters are logged).
+const ERROR_BODY_BYTES: usize = 4096;
+
+impl Response {
+    /// No answer: a connect error, a timeout, the shutdown deadline. Retried.
+    fn unanswered(what: Failure) -> Self {
+        Response::Transient {
+            retry_after: None,
+            what,
+        }
+    }
+
+    /// A non-2xx answer, the same for every lane but for which statuses are
+    /// worth retrying (`retryable`: the wire format's, or OTLP's).
+    fn failed(status: u16, retry_after: Option<Duration>, body: &[u8], retryable: fn(u16) -> bool) -> Self {
+        match status {
+            413 => Response::TooLarge,
+            401 | 403 => Response::Unauthorized { status },
+            _ if retryable(status) => Response::Transient {
+                retry_after,
+                what: Failure::status(status),
+            },
+            _ => Response::Refused {
+                status,
+                body: String::from_utf8_lossy(body).chars().take(200).collect(),
+            },
+        }
+    }
+}
+
 pub(crate) struct Sender {
     pub config: Arc<PipelineConfig>,
     /// The URL this lane posts batches to.
@@ -231,18 +261,18 @@ impl Sender {
             Some(token) => request.bearer_auth(token),
             None => request,
         };
-        let response = match self.send_request(request, body).await {
+        let mut response = match self.send_request(request, body).await {
             Ok(response) => response,
-            Err(what) => {
-                return Response::Transient {
-                    retry_after: None,
-                    what,
-                }
-            }
+            Err(what) => return Response::unanswered(what),
         };
         let status = response.status().as_u16();
-        match status {
-            200..=299 => {
+        if !(200..=299).contains(&status) {
+            let retry = retry_after(&response);
+            let body = read_capped(&mut response, ERROR_BODY_BYTES).await;
+            return Response::failed(status, retry, &body, is_transient);
+        }
+        {
+            {
                 let body = response.bytes().await.unwrap_or_default();
                 match serde_json::from_slice::<AcceptBody>(&body) {
                     Ok(b) => Response::Accepted {
@@ -256,19 +286,6 @@ impl Sender {
                         rejected: 0,
                         message: None,
                     },
-                }
-            }
-            413 => Response::TooLarge,
-            401 | 403 => Response::Unauthorized { status },
-            _ if is_transient(status) => Response::Transient {
-                retry_after: retry_after(&response),
-                what: Failure::status(status),
-            },
-            _ => {
-                let body = response.text().await.unwrap_or_default();
-                Response::Refused {
-                    status,
-                    body: body.chars().take(200).collect(),
                 }
             }
         }
@@ -287,13 +304,10 @@ impl Sender {
         // JSON back, about 1.5 us an event).
         let (shared, batch) = (encoder.clone(), events.clone());
         let Ok((body, unreadable)) = tokio::task::spawn_blocking(move || shared.encode(&batch)).await else {
-            return Response::Transient {
-                retry_after: None,
-                what: Failure {
-                    cause: "the OTLP encoder's thread failed".into(),
-                    detail: String::new(),
-                },
-            };
+            return Response::unanswered(Failure {
+                cause: "the OTLP encoder's thread failed".into(),
+                detail: String::new(),
+            });
         };
         if unreadable > 0 {
             // Never expected (the worker wrote these bytes; JSON nested deeper than
@@ -315,46 +329,29 @@ impl Sender {
         }
         let mut response = match self.send_request(request, body).await {
             Ok(response) => response,
-            Err(what) => {
-                return Response::Transient {
-                    retry_after: None,
-                    what,
-                }
-            }
+            Err(what) => return Response::unanswered(what),
         };
         let status = response.status().as_u16();
         let retry = retry_after(&response);
         let body = read_capped(&mut response, crate::otlp::MAX_RESPONSE_BYTES).await;
-        match status {
-            200..=299 => {
-                let (rejected, message) = match encoder.partial_success(&body) {
-                    Some((rejected, message)) => (
-                        u64::try_from(rejected).unwrap_or(0),
-                        Some(if message.is_empty() {
-                            "(no message)".into()
-                        } else {
-                            message
-                        }),
-                    ),
-                    None => (0, None),
-                };
-                Response::Accepted {
-                    duplicates: 0,
-                    rejected: rejected + unreadable,
-                    message: message
-                        .or_else(|| (unreadable > 0).then(|| format!("{unreadable} events could not be encoded"))),
-                }
-            }
-            413 => Response::TooLarge,
-            401 | 403 => Response::Unauthorized { status },
-            _ if crate::otlp::is_retryable(status) => Response::Transient {
-                retry_after: retry,
-                what: Failure::status(status),
-            },
-            _ => Response::Refused {
-                status,
-                body: String::from_utf8_lossy(&body).chars().take(200).collect(),
-            },
+        if !(200..=299).contains(&status) {
+            return Response::failed(status, retry, &body, crate::otlp::is_retryable);
+        }
+        let (rejected, message) = match encoder.partial_success(&body) {
+            Some((rejected, message)) => (
+                u64::try_from(rejected).unwrap_or(0),
+                Some(if message.is_empty() {
+                    "(no message)".into()
+                } else {
+                    message
+                }),
+            ),
+            None => (0, None),
+        };
+        Response::Accepted {
+            duplicates: 0,
+            rejected: rejected + unreadable,
+            message: message.or_else(|| (unreadable > 0).then(|| format!("{unreadable} events could not be encoded"))),
         }
     }
 
@@ -453,7 +450,6 @@ impl RequestBody {
 }
 
 /// The answer's body, read up to `limit` bytes (the rest is left unread).
-#[cfg(feature = "otlp")]
 async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {

@@ -474,8 +474,10 @@ impl Worker {
             // Every lane must take it before it leaves the disk.
             true => crate::lanes::deliver_to_all(&self.lanes, &self.counters, batch, spooled),
             false => {
-                crate::lanes::deliver_beside(self.lanes.get(1..).unwrap_or_default(), &batch, &mut self.beside);
-                crate::lanes::deliver_to_all(&self.lanes[..self.lanes.len().min(1)], &self.counters, batch, spooled)
+                // A worker runs only with at least one lane (`lanes::count`).
+                let (first, rest) = self.lanes.split_at(1);
+                crate::lanes::deliver_beside(rest, &batch, &mut self.beside);
+                crate::lanes::deliver_to_all(first, &self.counters, batch, spooled)
             }
         };
         self.in_flight.spawn(async move {

@@ -15,6 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -32,9 +33,10 @@ pub enum OtlpAction {
     Partial(i64, &'static str),
     /// Keep it, answer 200 after this long.
     Slow(Duration),
-    /// Keep it; 200 with a body of this many bytes (garbage after a valid
-    /// partial success rejecting 1 record: a reader that stops at 4 MiB sees it).
-    Huge(usize),
+    /// Keep it; 200 with a body that never ends (a valid partial success
+    /// rejecting 1 record, then zeros forever): only a reader that stops at a
+    /// cap gets past it.
+    Endless,
 }
 
 /// One request as received.
@@ -207,17 +209,23 @@ async fn logs(State(state): State<Arc<OtlpState>>, headers: HeaderMap, body: Byt
                 error_message: message.into(),
             }))
         }
-        OtlpAction::Huge(bytes) => {
+        OtlpAction::Endless => {
             receive(&state, "/v1/logs", &headers, &body, 200);
-            let mut out = ExportLogsServiceResponse {
+            let head = ExportLogsServiceResponse {
                 partial_success: Some(ExportLogsPartialSuccess {
                     rejected_log_records: 1,
                     error_message: "one".into(),
                 }),
             }
             .encode_to_vec();
-            out.resize(bytes, 0);
-            ([("content-type", "application/x-protobuf")], out).into_response()
+            let zeros = Bytes::from(vec![0u8; 64 * 1024]);
+            let chunks = futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(head)) })
+                .chain(futures_util::stream::repeat_with(move || Ok(zeros.clone())));
+            (
+                [("content-type", "application/x-protobuf")],
+                axum::body::Body::from_stream(chunks),
+            )
+                .into_response()
         }
         OtlpAction::Slow(delay) => {
             receive(&state, "/v1/logs", &headers, &body, 200);
