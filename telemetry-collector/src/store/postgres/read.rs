@@ -16,7 +16,9 @@ const EVENT_COLUMNS: &str = "seq, received_at, event_id::text, event_type, schem
     gdata_id, trace_id, span_id, parent_span_id, service, service_version, sdk, event_data";
 
 /// Every `seq` below this is final: the transactions that could still commit a
-/// lower one have all ended (see `write::SEQ_SHIFT`).
+/// lower one have all ended (see `write::SEQ_SHIFT`). The snapshot's xmin is
+/// the whole server's: a long transaction in another database of the same
+/// server holds the tail back too, until it ends.
 fn tail_horizon() -> String {
     format!("(pg_snapshot_xmin(pg_current_snapshot())::text::int8 << {SEQ_SHIFT})")
 }
