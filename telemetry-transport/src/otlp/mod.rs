@@ -1,7 +1,8 @@
 //! OTLP export (feature `otlp`): events as OTLP log records to any OTLP/HTTP
 //! endpoint, through the same queue, batches, spool, retries and counters as
 //! the collector's lane. `config` reads the standard `OTEL_*` settings; `logs`
-//! encodes a batch; the rules for answers are in [`classify`].
+//! encodes a batch (`proto` writes protobuf straight from the JSON, read by
+//! `scan`); the rules for answers are in [`classify`].
 //!
 //! OTLP's answers differ from the collector's (wire-format.md section 3): only
 //! 429, 502, 503 and 504 (and connection errors, timeouts) are retried, with
@@ -12,6 +13,7 @@
 mod config;
 mod logs;
 mod proto;
+mod scan;
 
 pub(crate) use config::OtlpSettings;
 pub use config::{logfire_base_url, OtlpEndpoints, OtlpProtocol};

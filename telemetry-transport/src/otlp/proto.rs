@@ -4,133 +4,17 @@
 //! and what the JSON protocol still uses, but it parses each event into an
 //! `Envelope` with a `serde_json::Value` per field and allocates every key
 //! twice, which made the OTLP lane 2.5x slower than OpenTelemetry's own
-//! exporter. Here each event is parsed once into a borrowed tree (strings point
-//! into the batch unless they have escapes) and written straight out in the
-//! protobuf wire format; the fields and numbers are those of
-//! `opentelemetry/proto/logs/v1/logs.proto` and `common/v1/common.proto`. The
-//! tests decode the result with prost, so the two encodings cannot drift.
+//! exporter. Here each event is read once, front to back (`scan`), and each
+//! value written out in the protobuf wire format as it passes: no tree, and no
+//! allocation but for strings with escapes. A nested message's length is known
+//! only once it is written, so it is written after its content (`nested`).
+//! The fields and numbers are those of `opentelemetry/proto/logs/v1/logs.proto`
+//! and `common/v1/common.proto`. The tests decode the result with prost and
+//! compare it with prost's own encoding, so the two cannot drift.
 
 use std::borrow::Cow;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-
-/// A JSON value, borrowed from the batch where it can be.
-#[derive(Debug)]
-pub(crate) enum Node<'a> {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(Cow<'a, str>),
-    Array(Vec<Node<'a>>),
-    Object(Vec<(Cow<'a, str>, Node<'a>)>),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Node<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor(std::marker::PhantomData))
-    }
-}
-
-struct NodeVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for NodeVisitor<'a> {
-    type Value = Node<'a>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Node<'a>, E> {
-        Ok(Node::Null)
-    }
-    fn visit_none<E>(self) -> Result<Node<'a>, E> {
-        Ok(Node::Null)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Node<'a>, E> {
-        Ok(Node::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Node<'a>, E> {
-        Ok(Node::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Node<'a>, E> {
-        // OTLP has no unsigned integers: past i64, a double.
-        Ok(i64::try_from(v).map(Node::Int).unwrap_or(Node::Float(v as f64)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Node<'a>, E> {
-        Ok(Node::Float(v))
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'a>, E> {
-        Ok(Node::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Node<'a>, E> {
-        Ok(Node::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Node<'a>, E> {
-        Ok(Node::Str(Cow::Owned(v)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'a>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Node::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'a>, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(key) = map.next_key::<Key<'a>>()? {
-            entries.push((key.0, map.next_value()?));
-        }
-        Ok(Node::Object(entries))
-    }
-}
-
-/// A map key, borrowed when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
-            type Value = Key<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
-    }
-}
-
-/// The envelope fields a record needs (`source` and `parent_span_id` are not
-/// carried: the resource says who sent it, and OTLP logs have no parent).
-#[derive(Deserialize)]
-pub(crate) struct Wire<'a> {
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(borrow)]
-    event_type: Cow<'a, str>,
-    schema_version: u32,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
-    #[serde(borrow)]
-    uid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    sid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    gdata_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    trace_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    span_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    event_data: Node<'a>,
-}
+use super::scan::{Number, Scanner, MAX_DEPTH};
 
 // Wire types.
 const VARINT: u32 = 0;
@@ -175,61 +59,79 @@ fn put_str(out: &mut Vec<u8>, field: u32, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// `AnyValue` of `node`: its encoded length.
-fn any_len(node: &Node<'_>) -> usize {
-    match node {
-        Node::Null => 0,
-        Node::Bool(_) => 2,
-        Node::Int(i) => 1 + varint_len(*i as u64),
-        Node::Float(_) => 9,
-        Node::Str(s) => field_len(s.len()),
-        Node::Array(items) => field_len(items.iter().map(|i| field_len(any_len(i))).sum()),
-        Node::Object(entries) => field_len(entries.iter().map(|(k, v)| field_len(kv_len(k, v))).sum()),
+/// A length-delimited field whose content `write` appends: the length goes
+/// in front once it is known (one byte is set aside; a longer length moves the
+/// content along). `None` from `write` is passed on.
+fn nested(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<()> {
+    put_tag(out, field, LEN);
+    let at = out.len();
+    out.push(0);
+    write(out)?;
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+    } else {
+        let mut prefix = [0u8; 10];
+        let mut n = 0;
+        let mut v = len as u64;
+        while v >= 0x80 {
+            prefix[n] = (v as u8) | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        prefix[n] = v as u8;
+        out.splice(at..at + 1, prefix[..=n].iter().copied());
     }
+    Some(())
 }
 
-fn kv_len(key: &str, value: &Node<'_>) -> usize {
-    field_len(key.len()) + field_len(any_len(value))
-}
-
-fn put_any(out: &mut Vec<u8>, node: &Node<'_>) {
-    match node {
-        Node::Null => {}
-        Node::Bool(b) => {
+/// The `AnyValue` of the JSON value at `json` (its content, without its own
+/// tag). `null` is an empty `AnyValue`; a `u64` past `i64` a double.
+fn put_any(out: &mut Vec<u8>, json: &mut Scanner<'_>, depth: usize) -> Option<()> {
+    match json.peek()? {
+        b'"' => put_str(out, 1, &json.string()?),
+        b't' | b'f' => {
             put_tag(out, 2, VARINT);
-            out.push(u8::from(*b));
+            out.push(u8::from(json.boolean()?));
         }
-        Node::Int(i) => {
-            put_tag(out, 3, VARINT);
-            put_varint(out, *i as u64);
+        b'n' => return json.null().then_some(()),
+        b'[' if depth < MAX_DEPTH => {
+            return nested(out, 5, |out| {
+                json.array(|json| nested(out, 1, |out| put_any(out, json, depth + 1)))
+            })
         }
-        Node::Float(f) => {
-            put_tag(out, 4, FIXED64);
-            out.extend_from_slice(&f.to_le_bytes());
+        b'{' if depth < MAX_DEPTH => {
+            return nested(out, 6, |out| {
+                json.object(|json, key| put_kv(out, 1, &key, |out| put_any(out, json, depth + 1)))
+            })
         }
-        Node::Str(s) => put_str(out, 1, s),
-        Node::Array(items) => {
-            put_len(out, 5, items.iter().map(|i| field_len(any_len(i))).sum());
-            for item in items {
-                put_len(out, 1, any_len(item));
-                put_any(out, item);
+        _ => match json.number()? {
+            Number::Int(i) => {
+                put_tag(out, 3, VARINT);
+                put_varint(out, i as u64);
             }
-        }
-        Node::Object(entries) => {
-            put_len(out, 6, entries.iter().map(|(k, v)| field_len(kv_len(k, v))).sum());
-            for (key, value) in entries {
-                put_kv(out, 1, key, value);
+            Number::Float(f) => {
+                put_tag(out, 4, FIXED64);
+                out.extend_from_slice(&f.to_le_bytes());
             }
-        }
+        },
     }
+    Some(())
 }
 
-/// A `KeyValue` as field `field` of its parent.
-fn put_kv(out: &mut Vec<u8>, field: u32, key: &str, value: &Node<'_>) {
-    put_len(out, field, kv_len(key, value));
-    put_str(out, 1, key);
-    put_len(out, 2, any_len(value));
-    put_any(out, value);
+/// A `KeyValue` as field `field` of its parent; `value` writes the `AnyValue`'s content.
+fn put_kv(out: &mut Vec<u8>, field: u32, key: &str, value: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<()> {
+    nested(out, field, |out| {
+        put_str(out, 1, key);
+        nested(out, 2, value)
+    })
+}
+
+fn put_string_kv(out: &mut Vec<u8>, field: u32, key: &str, value: &str) {
+    let _ = put_kv(out, field, key, |out| {
+        put_str(out, 1, value);
+        Some(())
+    });
 }
 
 /// The wire timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, what `Timestamp` writes)
@@ -283,91 +185,135 @@ fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// The envelope's fields a record needs, read from its JSON (`source` and
+/// `parent_span_id` are not carried: the resource says who sent it, and OTLP
+/// logs have no parent).
+#[derive(Default)]
+struct Fields<'a> {
+    event_id: Option<Cow<'a, str>>,
+    event_type: Option<Cow<'a, str>>,
+    schema_version: Option<u32>,
+    timestamp: Option<Cow<'a, str>>,
+    uid: Option<Cow<'a, str>>,
+    sid: Option<Cow<'a, str>>,
+    gdata_id: Option<Cow<'a, str>>,
+    trace_id: Option<Cow<'a, str>>,
+    span_id: Option<Cow<'a, str>>,
+    /// `event_data.outcome` is `error` or `panic`.
+    failed: bool,
+}
+
+/// A string or `null`.
+fn nullable<'a>(json: &mut Scanner<'a>) -> Option<Option<Cow<'a, str>>> {
+    if json.null() {
+        return Some(None);
+    }
+    json.string().map(Some)
+}
+
+/// Reads one envelope: its fields, and its `event_data` members written to
+/// `attributes` as `LogRecord.attributes` (field 6), in their order.
+fn read_envelope<'a>(json: &mut Scanner<'a>, attributes: &mut Vec<u8>) -> Option<Fields<'a>> {
+    let mut fields = Fields::default();
+    let mut data = false;
+    json.object(|json, key| {
+        match key.as_ref() {
+            "event_id" => fields.event_id = Some(json.string()?),
+            "event_type" => fields.event_type = Some(json.string()?),
+            "schema_version" => match json.number()? {
+                Number::Int(v) => fields.schema_version = Some(u32::try_from(v).ok()?),
+                Number::Float(_) => return None,
+            },
+            "timestamp" => fields.timestamp = Some(json.string()?),
+            "uid" => fields.uid = nullable(json)?,
+            "sid" => fields.sid = nullable(json)?,
+            "gdata_id" => fields.gdata_id = nullable(json)?,
+            "trace_id" => fields.trace_id = nullable(json)?,
+            "span_id" => fields.span_id = nullable(json)?,
+            "event_data" if !data => {
+                data = true;
+                json.object(|json, key| {
+                    if key == "outcome" && json.peek() == Some(b'"') {
+                        let outcome = json.string()?;
+                        fields.failed |= outcome == "error" || outcome == "panic";
+                        put_string_kv(attributes, 6, &key, &outcome);
+                        return Some(());
+                    }
+                    put_kv(attributes, 6, &key, |out| put_any(out, json, 1))
+                })?;
+            }
+            _ => json.skip(0)?,
+        }
+        Some(())
+    })?;
+    (data && json.at_end()).then_some(fields)
+}
+
 /// Appends `event` (one wire envelope) to `out` as `ScopeLogs.log_records`
-/// (field 2). `false` if it does not parse (nothing is written then).
-pub(crate) fn put_record(out: &mut Vec<u8>, event: &[u8], observed_nanos: u64) -> bool {
-    let Ok(wire) = serde_json::from_slice::<Wire<'_>>(event) else {
-        return false;
-    };
-    let Some(time) = unix_nanos(&wire.timestamp) else {
-        return false;
-    };
-    let Node::Object(data) = &wire.event_data else {
-        return false;
-    };
-    let failed = data
-        .iter()
-        .any(|(k, v)| k == "outcome" && matches!(v, Node::Str(s) if s == "error" || s == "panic"));
-    let (severity, severity_text) = if failed { (17u64, "ERROR") } else { (9, "INFO") };
-    let trace = wire.trace_id.as_deref().and_then(hex_bytes::<16>);
-    let span = wire.span_id.as_deref().and_then(hex_bytes::<8>);
-    let schema_version = Node::Int(i64::from(wire.schema_version));
-    let ids = [
-        ("user.id", &wire.uid),
-        ("session.id", &wire.sid),
-        ("gdata.id", &wire.gdata_id),
-    ];
-    let body = Node::Str(Cow::Borrowed(&wire.event_type));
-
-    // The record's length first (protobuf is length-prefixed). Every field
-    // number is under 16: one-byte tags.
-    let id = Node::Str(Cow::Borrowed(&wire.event_id));
-    let mut len = 9 // time_unix_nano
-        + 1 + varint_len(severity)
-        + field_len(severity_text.len())
-        + field_len(any_len(&body))
-        + field_len(kv_len("event.id", &id))
-        + field_len(kv_len("event.schema_version", &schema_version))
-        + 5 // flags
-        + 9 // observed_time_unix_nano
-        + field_len(wire.event_type.len());
-    for (key, value) in &ids {
-        if let Some(v) = value {
-            len += field_len(kv_len(key, &Node::Str(Cow::Borrowed(v))));
-        }
-    }
-    len += data.iter().map(|(k, v)| field_len(kv_len(k, v))).sum::<usize>();
-    len += trace.map_or(0, |t| field_len(t.len())) + span.map_or(0, |s| field_len(s.len()));
-
+/// (field 2). `false` if it does not read as one (nothing is written then).
+/// `scratch` is working memory, kept between calls.
+pub(crate) fn put_record(out: &mut Vec<u8>, event: &[u8], observed_nanos: u64, scratch: &mut Vec<u8>) -> bool {
     let start = out.len();
-    put_len(out, 2, len);
-    let body_start = out.len();
-    put_tag(out, 1, FIXED64);
-    out.extend_from_slice(&time.to_le_bytes());
-    put_tag(out, 2, VARINT);
-    put_varint(out, severity);
-    put_str(out, 3, severity_text);
-    put_len(out, 5, any_len(&body));
-    put_any(out, &body);
-    put_kv(out, 6, "event.id", &id);
-    put_kv(out, 6, "event.schema_version", &schema_version);
-    for (key, value) in ids {
-        if let Some(v) = value {
-            put_kv(out, 6, key, &Node::Str(Cow::Borrowed(v)));
-        }
-    }
-    for (key, value) in data {
-        put_kv(out, 6, key, value);
-    }
-    put_tag(out, 8, FIXED32);
-    out.extend_from_slice(&u32::from(span.is_some()).to_le_bytes());
-    if let Some(trace) = trace {
-        put_len(out, 9, trace.len());
-        out.extend_from_slice(&trace);
-    }
-    if let Some(span) = span {
-        put_len(out, 10, span.len());
-        out.extend_from_slice(&span);
-    }
-    put_tag(out, 11, FIXED64);
-    out.extend_from_slice(&observed_nanos.to_le_bytes());
-    put_str(out, 12, &wire.event_type);
-    debug_assert_eq!(out.len() - body_start, len, "the record's length was computed wrong");
-    if out.len() - body_start != len {
+    scratch.clear();
+    let written = Scanner::new(event)
+        .and_then(|mut json| read_envelope(&mut json, scratch))
+        .and_then(|fields| write_record(out, &fields, scratch, observed_nanos));
+    if written.is_none() {
         out.truncate(start);
-        return false;
     }
-    true
+    written.is_some()
+}
+
+fn write_record(out: &mut Vec<u8>, fields: &Fields<'_>, attributes: &[u8], observed_nanos: u64) -> Option<()> {
+    let event_type = fields.event_type.as_deref()?;
+    let time = unix_nanos(fields.timestamp.as_deref()?)?;
+    let schema_version = fields.schema_version?;
+    let event_id = fields.event_id.as_deref()?;
+    let (severity, severity_text) = if fields.failed { (17u64, "ERROR") } else { (9, "INFO") };
+    let trace = fields.trace_id.as_deref().and_then(hex_bytes::<16>);
+    let span = fields.span_id.as_deref().and_then(hex_bytes::<8>);
+    // Every field number is under 16: one-byte tags.
+    nested(out, 2, |out| {
+        put_tag(out, 1, FIXED64);
+        out.extend_from_slice(&time.to_le_bytes());
+        put_tag(out, 2, VARINT);
+        put_varint(out, severity);
+        put_str(out, 3, severity_text);
+        nested(out, 5, |out| {
+            put_str(out, 1, event_type);
+            Some(())
+        })?;
+        put_string_kv(out, 6, "event.id", event_id);
+        put_kv(out, 6, "event.schema_version", |out| {
+            put_tag(out, 3, VARINT);
+            put_varint(out, u64::from(schema_version));
+            Some(())
+        })?;
+        for (key, value) in [
+            ("user.id", &fields.uid),
+            ("session.id", &fields.sid),
+            ("gdata.id", &fields.gdata_id),
+        ] {
+            if let Some(value) = value {
+                put_string_kv(out, 6, key, value);
+            }
+        }
+        out.extend_from_slice(attributes);
+        put_tag(out, 8, FIXED32);
+        out.extend_from_slice(&u32::from(span.is_some()).to_le_bytes());
+        if let Some(trace) = trace {
+            put_len(out, 9, trace.len());
+            out.extend_from_slice(&trace);
+        }
+        if let Some(span) = span {
+            put_len(out, 10, span.len());
+            out.extend_from_slice(&span);
+        }
+        put_tag(out, 11, FIXED64);
+        out.extend_from_slice(&observed_nanos.to_le_bytes());
+        put_str(out, 12, event_type);
+        Some(())
+    })
 }
 
 /// Wraps encoded `ScopeLogs.log_records` in the request: one resource, one scope.
