@@ -372,10 +372,42 @@ fn run_ours(builder: telemetry_transport::PipelineBuilder, events: u64) -> (f64,
     (events as f64 / elapsed.as_secs_f64(), emitted_in, elapsed)
 }
 
+/// The OTLP lane's own work, alone: a 500-event batch of the wire envelopes the
+/// worker writes for `click` events turned into one protobuf request, per event
+/// (median of 200 batches).
+#[cfg(feature = "otlp")]
+fn otlp_encode_cost() {
+    let events: Vec<Vec<u8>> = (0..500u64)
+        .map(|i| {
+            format!(
+                r#"{{"event_id":"019ab5a3-7c2e-7d41-9f3a-{i:012x}","event_type":"BENCH_CLICK","schema_version":1,"timestamp":"2026-12-07T10:15:02.123456Z","uid":null,"sid":null,"gdata_id":null,"trace_id":null,"span_id":null,"parent_span_id":null,"source":{{"service":"bench","service_version":null,"sdk":"telemetry-rust/0.1.0"}},"event_data":{{"action":"open","score":0.5,"count":3,"ok":true,"item_id":{i}}}}}"#
+            )
+            .into_bytes()
+        })
+        .collect();
+    let events: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
+    let per_event = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            let (body, unreadable) = telemetry_transport::__bench::otlp_protobuf(&events);
+            let elapsed = start.elapsed();
+            assert_eq!(unreadable, 0);
+            std::hint::black_box(body);
+            elapsed.as_nanos() as f64 / events.len() as f64
+        })
+        .collect();
+    println!(
+        "{:<58} {:>11.1} ns",
+        "OTLP lane: protobuf from the wire JSON, per event (median)",
+        median(per_event)
+    );
+}
+
 /// This pipeline and OpenTelemetry's, both exporting OTLP/HTTP protobuf to the
 /// same server, in alternating rounds; throughput and per-emit cost.
 #[cfg(feature = "otlp")]
 fn otlp_comparison(rt: &tokio::runtime::Runtime, events: u64, rounds: usize) {
+    otlp_encode_cost();
     let spread = |v: &[f64]| {
         let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         format!("{lo:.0}-{hi:.0}")

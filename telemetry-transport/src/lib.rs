@@ -60,11 +60,21 @@ pub use spool::SpoolSync;
 pub use stats::{Dropped, Rejected, Stats, StatsHandle};
 
 /// The queue and its wake protocol, for `benches/queue.rs` (which measures them
-/// against tokio's `mpsc`): not a public API, may change at any time.
+/// against tokio's `mpsc`), and the OTLP encoder alone, for `benches/pipeline.rs`:
+/// not a public API, may change at any time.
 #[doc(hidden)]
 pub mod __bench {
     pub use crate::doorbell::Listen;
     pub use crate::queue::{EventQueue, Refused};
+
+    /// The OTLP/HTTP protobuf body of these wire envelopes, and how many of
+    /// them could not be read.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_protobuf(events: &[&[u8]]) -> (Vec<u8>, u64) {
+        let batch = crate::batch::Batch::from_events(events.iter().copied());
+        let resource = crate::otlp::resource("bench", None, &[]);
+        crate::otlp::LogsEncoder::new(resource, crate::otlp::OtlpProtocol::HttpProtobuf).encode(&batch)
+    }
 }
 
 use sink::PipelineSink;
