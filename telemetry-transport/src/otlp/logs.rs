@@ -375,9 +375,38 @@ mod tests {
             good.replace(r#""event_type":"OE_X","#, ""),
             good[..good.len() - 1].to_string(),
             good.to_string() + "x",
+            // Read differently by a lenient reader than by `Envelope`: refused alike.
+            good.replace(
+                r#""event_data":{"a":1}"#,
+                r#""event_data":{"a":1},"event_data":{"b":2}"#,
+            ),
+            good.replace(r#""uid":"u""#, r#""uid":"u","uid":"v""#),
+            good.replace(r#""trace_id":null"#, &format!(r#""trace_id":"{}""#, "+f".repeat(16))),
+            good.replace("2026-11-24T10:15:02", "2026-02-29T10:15:02"),
+            good.replace("2026-11-24T10:15:02", "2026-11-24T10:15:60"),
+            good.replace(r#""uid":"u""#, "\"uid\":\"u\u{1}\""),
+            // 128 arrays and objects open at once: past serde_json's limit.
+            good.replace(
+                r#"{"a":1}"#,
+                &format!(r#"{{"a":{}1{}}}"#, "[".repeat(126), "]".repeat(126)),
+            ),
         ];
+        let deepest = good.replace(
+            r#"{"a":1}"#,
+            &format!(r#"{{"a":{}1{}}}"#, "[".repeat(125), "]".repeat(125)),
+        );
+        for fine in [good, &deepest] {
+            let batch = Batch::from_events([fine.as_bytes()]);
+            let (_, unreadable) =
+                LogsEncoder::new(resource("svc", None, &[]), OtlpProtocol::HttpProtobuf).encode(&batch);
+            assert_eq!(unreadable, 0);
+        }
         for bad in &broken {
             assert_ne!(bad, good);
+            assert!(
+                serde_json::from_str::<Envelope>(bad).is_err(),
+                "the JSON lane reads {bad}"
+            );
             let batch = Batch::from_events([good.as_bytes(), bad.as_bytes(), good.as_bytes()]);
             let (body, unreadable) =
                 LogsEncoder::new(resource("svc", None, &[]), OtlpProtocol::HttpProtobuf).encode(&batch);
@@ -385,5 +414,42 @@ mod tests {
             let request = ExportLogsServiceRequest::decode(body.as_slice()).expect("valid protobuf");
             assert_eq!(request.resource_logs[0].scope_logs[0].log_records.len(), 2, "{bad}");
         }
+    }
+
+    /// The attributes keep their order: the envelope's ids, then `event_data`'s
+    /// keys as on the wire, nested maps too; a double keeps its sign.
+    #[test]
+    fn attributes_keep_the_wire_order_and_doubles_their_sign() {
+        let event = r#"{"event_id":"019ab5a3-7c2e-7d41-9f3a-2b1c0d9e8f7a","event_type":"OE_X","schema_version":2,"timestamp":"2026-11-24T10:15:02.123456Z","uid":"u","sid":"s","gdata_id":"g","trace_id":null,"span_id":null,"parent_span_id":null,"source":{"service":"s","service_version":null,"sdk":"x"},"event_data":{"b":1,"a":{"y":2,"x":-0.0},"outcome":"error"}}"#;
+        let batch = Batch::from_events([event.as_bytes()]);
+        let (body, _) = LogsEncoder::new(resource("svc", None, &[]), OtlpProtocol::HttpProtobuf).encode(&batch);
+        let request = ExportLogsServiceRequest::decode(body.as_slice()).unwrap();
+        let record = &request.resource_logs[0].scope_logs[0].log_records[0];
+        let keys: Vec<&str> = record.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "event.id",
+                "event.schema_version",
+                "user.id",
+                "session.id",
+                "gdata.id",
+                "b",
+                "a",
+                "outcome"
+            ]
+        );
+        let Some(any_value::Value::KvlistValue(nested)) =
+            record.attributes[6].value.as_ref().and_then(|v| v.value.as_ref())
+        else {
+            panic!("`a` is not a map: {:?}", record.attributes[6]);
+        };
+        let nested_keys: Vec<&str> = nested.values.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(nested_keys, ["y", "x"]);
+        match nested.values[1].value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::DoubleValue(x)) => assert_eq!(x.to_bits(), (-0.0f64).to_bits()),
+            other => panic!("`x` is {other:?}"),
+        }
+        assert_eq!(record.severity_number, SeverityNumber::Error as i32);
     }
 }

@@ -86,7 +86,8 @@ fn nested(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>) -> Opt
 }
 
 /// The `AnyValue` of the JSON value at `json` (its content, without its own
-/// tag). `null` is an empty `AnyValue`; a `u64` past `i64` a double.
+/// tag), inside `depth` open arrays and objects. `null` is an empty
+/// `AnyValue`; a `u64` past `i64` a double.
 fn put_any(out: &mut Vec<u8>, json: &mut Scanner<'_>, depth: usize) -> Option<()> {
     match json.peek()? {
         b'"' => put_str(out, 1, &json.string()?),
@@ -156,7 +157,10 @@ fn unix_nanos(text: &str) -> Option<u64> {
         true => {
             let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
             let (hh, mm, ss, frac) = (digits(11..13)?, digits(14..16)?, digits(17..19)?, digits(20..26)?);
-            if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+            let month_days = [31, 28 + i64::from(leap), 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            // What `Timestamp`'s parser refuses, refused here too (no 31 February, no leap second).
+            if !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] || hh > 23 || mm > 59 || ss > 59 {
                 return None;
             }
             // Days from the civil date (Howard Hinnant's algorithm).
@@ -175,7 +179,8 @@ fn unix_nanos(text: &str) -> Option<u64> {
 }
 
 fn hex_bytes<const N: usize>(hex: &str) -> Option<[u8; N]> {
-    if hex.len() != N * 2 {
+    // `from_str_radix` alone would take a sign (`+f`).
+    if hex.len() != N * 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; N];
@@ -216,7 +221,28 @@ fn nullable<'a>(json: &mut Scanner<'a>) -> Option<Option<Cow<'a, str>>> {
 fn read_envelope<'a>(json: &mut Scanner<'a>, attributes: &mut Vec<u8>) -> Option<Fields<'a>> {
     let mut fields = Fields::default();
     let mut data = false;
+    // Which members were read: a repeated one is refused, as `Envelope` does.
+    let mut seen = 0u16;
     json.object(|json, key| {
+        let bit = match key.as_ref() {
+            "event_id" => 1,
+            "event_type" => 2,
+            "schema_version" => 4,
+            "timestamp" => 8,
+            "uid" => 16,
+            "sid" => 32,
+            "gdata_id" => 64,
+            "trace_id" => 128,
+            "span_id" => 256,
+            "event_data" => 512,
+            "parent_span_id" => 1024,
+            "source" => 2048,
+            _ => 0,
+        };
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
         match key.as_ref() {
             "event_id" => fields.event_id = Some(json.string()?),
             "event_type" => fields.event_type = Some(json.string()?),
@@ -230,7 +256,7 @@ fn read_envelope<'a>(json: &mut Scanner<'a>, attributes: &mut Vec<u8>) -> Option
             "gdata_id" => fields.gdata_id = nullable(json)?,
             "trace_id" => fields.trace_id = nullable(json)?,
             "span_id" => fields.span_id = nullable(json)?,
-            "event_data" if !data => {
+            "event_data" => {
                 data = true;
                 json.object(|json, key| {
                     if key == "outcome" && json.peek() == Some(b'"') {
@@ -239,10 +265,11 @@ fn read_envelope<'a>(json: &mut Scanner<'a>, attributes: &mut Vec<u8>) -> Option
                         put_string_kv(attributes, 6, &key, &outcome);
                         return Some(());
                     }
-                    put_kv(attributes, 6, &key, |out| put_any(out, json, 1))
+                    // Two containers are open: the envelope and `event_data`.
+                    put_kv(attributes, 6, &key, |out| put_any(out, json, 2))
                 })?;
             }
-            _ => json.skip(0)?,
+            _ => json.skip(1)?,
         }
         Some(())
     })?;
@@ -270,8 +297,15 @@ fn write_record(out: &mut Vec<u8>, fields: &Fields<'_>, attributes: &[u8], obser
     let schema_version = fields.schema_version?;
     let event_id = fields.event_id.as_deref()?;
     let (severity, severity_text) = if fields.failed { (17u64, "ERROR") } else { (9, "INFO") };
-    let trace = fields.trace_id.as_deref().and_then(hex_bytes::<16>);
-    let span = fields.span_id.as_deref().and_then(hex_bytes::<8>);
+    // A malformed id makes the event unreadable, as it does for `Envelope`.
+    let trace = match fields.trace_id.as_deref() {
+        Some(hex) => Some(hex_bytes::<16>(hex)?),
+        None => None,
+    };
+    let span = match fields.span_id.as_deref() {
+        Some(hex) => Some(hex_bytes::<8>(hex)?),
+        None => None,
+    };
     // Every field number is under 16: one-byte tags.
     nested(out, 2, |out| {
         put_tag(out, 1, FIXED64);
@@ -352,6 +386,24 @@ mod tests {
             Some(1_795_515_302_123_456_000)
         );
         assert_eq!(unix_nanos("2026-13-24T10:15:02.123456Z"), None);
+        // Days past the month's end and leap seconds, as `Timestamp`'s parser.
+        for text in [
+            "2026-02-29T10:15:02.123456Z",
+            "2026-04-31T10:15:02.123456Z",
+            "2026-11-24T10:15:60.000000Z",
+            "1900-02-29T00:00:00.000000Z",
+        ] {
+            assert_eq!(unix_nanos(text), None, "{text}");
+            assert!(text.parse::<telemetry_core::Timestamp>().is_err(), "{text}");
+        }
+        for text in [
+            "2024-02-29T10:15:02.123456Z",
+            "2000-02-29T00:00:00.000000Z",
+            "2026-12-31T23:59:59.999999Z",
+        ] {
+            let expected = text.parse::<telemetry_core::Timestamp>().unwrap().unix_micros() as u64 * 1000;
+            assert_eq!(unix_nanos(text), Some(expected), "{text}");
+        }
         assert_eq!(unix_nanos("not a time"), None);
     }
 }

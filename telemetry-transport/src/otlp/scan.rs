@@ -5,15 +5,15 @@
 //! wrote, and parsing into a borrowed tree (`Deserialize` into enums and
 //! vectors) was two thirds of the lane's cost. This reader hands each value to
 //! its caller as it passes, so the protobuf writer can write it straight out.
-//! It accepts JSON (RFC 8259) as serde_json writes it and any whitespace; what
-//! it does not understand it refuses (`None`), and the caller counts the event
-//! as unreadable. Strings with escapes and non-integer numbers are decoded by
+//! It accepts JSON (RFC 8259) and refuses what serde_json refuses (`None`: the
+//! caller counts the event as unreadable). Strings with escapes and non-integer numbers are decoded by
 //! serde_json itself, so values read here are exactly those the JSON lane reads.
 
 use std::borrow::Cow;
 
-/// How deep arrays and objects may nest (serde_json's own limit).
-pub(crate) const MAX_DEPTH: usize = 128;
+/// How many arrays and objects may be open at once, the whole document's
+/// included (serde_json's own limit).
+pub(crate) const MAX_DEPTH: usize = 127;
 
 /// A JSON number as OTLP carries it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,9 +84,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string, borrowed from the text unless it has escapes. (Lenient in one
-    /// way: a raw control character, which no JSON writer emits, is taken as
-    /// it is rather than refused.)
+    /// A string, borrowed from the text unless it has escapes.
     pub fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.at;
@@ -103,7 +101,12 @@ impl<'a> Scanner<'a> {
             self.at = i + 2;
         }
         if !escaped {
-            return Some(Cow::Borrowed(&self.text[start..self.at - 1]));
+            let text = &self.text[start..self.at - 1];
+            // A raw control character is not JSON (escaped text is checked by serde_json).
+            if text.bytes().any(|b| b < 0x20) {
+                return None;
+            }
+            return Some(Cow::Borrowed(text));
         }
         // With its quotes: serde_json decodes the escapes (and refuses bad ones).
         serde_json::from_str::<String>(&self.text[start - 1..self.at])
@@ -186,7 +189,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Reads any value and forgets it.
+    /// Reads any value, inside `depth` open arrays and objects, and forgets it.
     pub fn skip(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
@@ -215,7 +218,15 @@ mod tests {
         assert!(matches!(s.string(), Some(Cow::Owned(t)) if t == "té\"q\\"));
         assert_eq!(s.string().as_deref(), Some(""));
         assert!(s.at_end());
-        for bad in ["\"open", r#""\x""#, r#""\"#, r#""\ud800""#, r#""a\"#] {
+        for bad in [
+            "\"open",
+            r#""\x""#,
+            r#""\"#,
+            r#""\ud800""#,
+            r#""a\"#,
+            "\"a\u{1}b\"",
+            "\"a\u{1f}\\n\"",
+        ] {
             assert_eq!(scan(bad).string(), None, "{bad:?}");
         }
     }
@@ -267,6 +278,9 @@ mod tests {
         assert_eq!(scan(&deep).skip(0), None, "nesting past the limit");
         let fine = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert_eq!(scan(&fine).skip(0), Some(()));
+        // The same limit as serde_json's.
+        assert!(serde_json::from_str::<serde_json::Value>(&fine).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&deep).is_err());
     }
 
     #[test]
