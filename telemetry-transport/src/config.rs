@@ -254,7 +254,8 @@ impl PipelineBuilder {
         self
     }
     /// Requests sent at once (default 1). With a spool it stays 1, so the spool's
-    /// commits keep their order.
+    /// commits keep their order. (An OTLP destination without a spool encodes
+    /// one batch more meanwhile, ready to go when a request ends.)
     pub fn max_in_flight(mut self, requests: usize) -> Self {
         self.config.max_in_flight = requests;
         self

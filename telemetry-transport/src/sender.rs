@@ -46,6 +46,18 @@ pub(crate) enum Lane {
     Otlp(Box<OtlpLane>),
 }
 
+impl Lane {
+    /// Whether a batch is encoded for this lane before it is sent (worth doing
+    /// while the previous request is on the wire).
+    pub(crate) fn encodes(&self) -> bool {
+        match self {
+            Lane::Collector => false,
+            #[cfg(feature = "otlp")]
+            Lane::Otlp(_) => true,
+        }
+    }
+}
+
 /// An OTLP lane's encoder and settings.
 #[cfg(feature = "otlp")]
 pub(crate) struct OtlpLane {
@@ -92,6 +104,10 @@ pub(crate) struct Sender {
     pub counters: Arc<Counters>,
     /// A second lane's deliveries at once (see `lanes`).
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Requests on the wire at once, when the worker runs one delivery more
+    /// than that so a batch is encoded while the previous one is sent (an OTLP
+    /// first lane without a spool; see `worker`). Taken after encoding.
+    pub requests: Option<Arc<tokio::sync::Semaphore>>,
     pub client: reqwest::Client,
     pub budget: Mutex<RetryBudget>,
     /// The shutdown deadline, published by the guard (and the worker).
@@ -318,6 +334,11 @@ impl Sender {
         if body.len() > MAX_BODY_BYTES && events.len() > 1 {
             return Response::TooLarge;
         }
+        // Held until the answer is read. (Never closed: `Err` cannot happen.)
+        let _on_the_wire = match &self.requests {
+            Some(requests) => requests.acquire().await.ok(),
+            None => None,
+        };
         let mut request = self.request(
             &self.url,
             endpoints.protocol.content_type(),

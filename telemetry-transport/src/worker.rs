@@ -7,6 +7,10 @@
 //! 64 KiB check), batches them by count, bytes and time (or, with a spool,
 //! appends them to disk), and hands batches to delivery tasks, at most
 //! `max_in_flight` at a time (one with a spool, so its commits stay in order).
+//! When the first lane is OTLP (and there is no spool), one delivery more is
+//! allowed: it encodes its batch while the others are on the wire, and waits
+//! for a request slot of the lane's own before sending (`Sender::requests`), so
+//! still at most `max_in_flight` requests are out at once.
 //! The loop itself never waits on the network: flush and shutdown requests, and
 //! new events, are taken while requests are in flight. The catalog (see
 //! `catalog`) is declared by a task of its own on the same runtime.
@@ -62,6 +66,7 @@ pub(crate) struct Worker {
     in_flight: JoinSet<Delivered>,
     /// A second lane's deliveries, beside the first's (without a spool; see `lanes`).
     beside: JoinSet<bool>,
+    /// Delivery tasks at once: `max_in_flight`, plus one encoding ahead for an OTLP first lane.
     max_in_flight: usize,
     /// The batch being filled; events are encoded straight into it.
     batch: Batch,
@@ -102,12 +107,17 @@ impl Worker {
         if let Some(version) = &config.service_version {
             envelope = envelope.with_service_version(version.as_str());
         }
-        let max_in_flight = if spool.is_some() { 1 } else { config.max_in_flight };
+        let mut max_in_flight = if spool.is_some() { 1 } else { config.max_in_flight };
         let config = Arc::new(config);
-        let lanes = crate::lanes::build(&config, &counters, lane_counters)
+        let lanes: Vec<Arc<Sender>> = crate::lanes::build(&config, &counters, lane_counters)
             .into_iter()
-            .map(|(url, lane, counters)| {
+            .enumerate()
+            .map(|(i, (url, lane, counters))| {
+                // The first lane's own request slots when it encodes ahead (see the module's doc).
+                let requests = (i == 0 && spool.is_none() && lane.encodes())
+                    .then(|| Arc::new(tokio::sync::Semaphore::new(max_in_flight)));
                 Arc::new(Sender {
+                    requests,
                     config: config.clone(),
                     health: crate::health::Health::new(&url),
                     url,
@@ -122,6 +132,9 @@ impl Worker {
                 })
             })
             .collect();
+        if lanes.first().is_some_and(|l| l.requests.is_some()) {
+            max_in_flight += 1;
+        }
         Worker {
             config,
             envelope,

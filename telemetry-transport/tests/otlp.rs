@@ -373,6 +373,36 @@ async fn a_slow_server_past_the_timeout_is_retried_at_least_once_delivered() {
     assert!((0..10).all(|n| ns.iter().filter(|&&m| m == n).count() == 2));
 }
 
+/// The OTLP lane encodes the next batch while a request is out (one delivery
+/// more than `max_in_flight`), but never has more requests out than that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_at_once_stay_within_max_in_flight_while_the_next_batch_is_encoded() {
+    // With 3 allowed, at least 2 at once (batches become ready one after
+    // another, so a loaded machine may not reach 3); with 1, exactly 1.
+    for (in_flight, expected) in [(1u64, 1..=1u64), (3, 2..=3)] {
+        let server = OtlpServer::start().await;
+        server.script(std::iter::repeat_n(OtlpAction::Slow(Duration::from_millis(300)), 8));
+        let guard = otlp(&server)
+            .batch_size(10)
+            .max_in_flight(in_flight as usize)
+            .start()
+            .unwrap();
+        emit_n(&guard, 80);
+        assert!(guard.flush(Duration::from_secs(30)));
+        let stats = guard.shutdown(Duration::from_secs(5));
+        assert_settled(&stats);
+        assert_eq!(stats.delivered, 80, "{stats:?}");
+        let mut ns = numbers(&server);
+        ns.sort_unstable();
+        assert_eq!(ns, (0..80).collect::<Vec<i64>>(), "each record once");
+        let max_active = server.state.max_active.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            expected.contains(&max_active),
+            "{max_active} requests at once with max_in_flight {in_flight}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refused_then_up_loses_nothing() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -56,6 +56,27 @@ pub struct OtlpState {
     pub received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<OtlpAction>>,
     pub request_times: Mutex<Vec<std::time::Instant>>,
+    /// Logs requests being answered now, and the most at once.
+    active: std::sync::atomic::AtomicU64,
+    pub max_active: std::sync::atomic::AtomicU64,
+}
+
+/// Counts a logs request as active until it is dropped.
+struct Active<'a>(&'a OtlpState);
+
+impl<'a> Active<'a> {
+    fn enter(state: &'a OtlpState) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = state.active.fetch_add(1, SeqCst) + 1;
+        state.max_active.fetch_max(now, SeqCst);
+        Active(state)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 pub struct OtlpServer {
@@ -182,6 +203,7 @@ fn receive(state: &OtlpState, path: &str, headers: &HeaderMap, body: &[u8], stat
 
 async fn logs(State(state): State<Arc<OtlpState>>, headers: HeaderMap, body: Bytes) -> Response {
     state.request_times.lock().unwrap().push(std::time::Instant::now());
+    let _active = Active::enter(&state);
     let action = state.script.lock().unwrap().pop_front().unwrap_or(OtlpAction::Accept);
     let json = headers.get("content-type").is_some_and(|v| v == "application/json");
     let reply = |partial: Option<ExportLogsPartialSuccess>| -> Response {
