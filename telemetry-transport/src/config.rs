@@ -254,8 +254,9 @@ impl PipelineBuilder {
         self
     }
     /// Requests sent at once (default 1). With a spool it stays 1, so the spool's
-    /// commits keep their order. (An OTLP destination without a spool encodes
-    /// one batch more meanwhile, ready to go when a request ends.)
+    /// commits keep their order. (An OTLP endpoint that is the only destination,
+    /// without a spool, encodes one batch more meanwhile, ready to go when a
+    /// batch is settled.)
     pub fn max_in_flight(mut self, requests: usize) -> Self {
         self.config.max_in_flight = requests;
         self

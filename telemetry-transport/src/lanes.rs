@@ -2,8 +2,9 @@
 //! endpoint, or both. Every batch goes to each lane, and each lane retries on
 //! its own.
 //!
-//! - Without a spool, the first lane paces the pipeline (its requests take the
-//!   worker's in-flight slots); a second lane's deliveries run beside it, up to
+//! - Without a spool, the first lane paces the pipeline (its batches take the
+//!   worker's in-flight slots; an OTLP lane alone encodes one more ahead, see
+//!   `worker`); a second lane's deliveries run beside it, up to
 //!   [`SECONDARY_BATCHES`] batches at once. An outage there never slows the
 //!   first lane: past that many batches, the second lane's batches are dropped
 //!   and counted (its `dropped_by_reason.queue_full`), and warned of.

@@ -104,9 +104,10 @@ pub(crate) struct Sender {
     pub counters: Arc<Counters>,
     /// A second lane's deliveries at once (see `lanes`).
     pub slots: Arc<tokio::sync::Semaphore>,
-    /// Requests on the wire at once, when the worker runs one delivery more
-    /// than that so a batch is encoded while the previous one is sent (an OTLP
-    /// first lane without a spool; see `worker`). Taken after encoding.
+    /// Batches being sent at once (their requests and retries), when the worker
+    /// runs one delivery more than that so a batch is encoded while the previous
+    /// one is sent (an OTLP lane that is the only destination, without a spool;
+    /// see `worker`). Taken after encoding, kept until the batch is settled.
     pub requests: Option<Arc<tokio::sync::Semaphore>>,
     pub client: reqwest::Client,
     pub budget: Mutex<RetryBudget>,
@@ -138,6 +139,10 @@ impl Sender {
             let n = events.len() as u64;
             let started = Instant::now();
             let mut attempt = 0u32;
+            // This batch's request slot (see `requests`): kept through its
+            // retries' pauses, so a batch encoded ahead is not sent while the
+            // endpoint asked for a pause (`Retry-After`).
+            let mut slot = None;
             loop {
                 if self.past_deadline() {
                     if spooled {
@@ -146,7 +151,7 @@ impl Sender {
                     Counters::add(&self.counters.dropped_shutdown, n);
                     break;
                 }
-                let response = self.post(&events).await;
+                let response = self.post(&events, &mut slot).await;
                 if !matches!(response, Response::Transient { .. }) {
                     self.health.answered();
                 }
@@ -245,11 +250,11 @@ impl Sender {
         }
     }
 
-    async fn post(&self, events: &Batch) -> Response {
+    async fn post(&self, events: &Batch, slot: &mut Option<tokio::sync::OwnedSemaphorePermit>) -> Response {
         match &self.lane {
             Lane::Collector => self.post_to_collector(events).await,
             #[cfg(feature = "otlp")]
-            Lane::Otlp(otlp) => self.post_otlp(events, &otlp.encoder, &otlp.endpoints).await,
+            Lane::Otlp(otlp) => self.post_otlp(events, &otlp.encoder, &otlp.endpoints, slot).await,
         }
     }
 
@@ -314,6 +319,7 @@ impl Sender {
         events: &Batch,
         encoder: &Arc<crate::otlp::LogsEncoder>,
         endpoints: &crate::otlp::OtlpEndpoints,
+        slot: &mut Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Response {
         // Encoded on a blocking thread: the worker's one thread goes on taking
         // and encoding the next batch meanwhile (the encoding reads every event's
@@ -334,11 +340,11 @@ impl Sender {
         if body.len() > MAX_BODY_BYTES && events.len() > 1 {
             return Response::TooLarge;
         }
-        // Held until the answer is read. (Never closed: `Err` cannot happen.)
-        let _on_the_wire = match &self.requests {
-            Some(requests) => requests.acquire().await.ok(),
-            None => None,
-        };
+        // Taken once encoded, and kept until the batch is settled (`deliver`).
+        // (The semaphore is never closed: `Err` cannot happen.)
+        if let (None, Some(requests)) = (&slot, &self.requests) {
+            *slot = requests.clone().acquire_owned().await.ok();
+        }
         let mut request = self.request(
             &self.url,
             endpoints.protocol.content_type(),

@@ -7,10 +7,10 @@
 //! 64 KiB check), batches them by count, bytes and time (or, with a spool,
 //! appends them to disk), and hands batches to delivery tasks, at most
 //! `max_in_flight` at a time (one with a spool, so its commits stay in order).
-//! When the first lane is OTLP (and there is no spool), one delivery more is
+//! When the only lane is OTLP (and there is no spool), one delivery more is
 //! allowed: it encodes its batch while the others are on the wire, and waits
-//! for a request slot of the lane's own before sending (`Sender::requests`), so
-//! still at most `max_in_flight` requests are out at once.
+//! for a slot of the lane's own before sending (`Sender::requests`, held
+//! through retries), so still at most `max_in_flight` batches are being sent.
 //! The loop itself never waits on the network: flush and shutdown requests, and
 //! new events, are taken while requests are in flight. The catalog (see
 //! `catalog`) is declared by a task of its own on the same runtime.
@@ -232,6 +232,9 @@ impl Worker {
                 for ack in self.flushes.drain(..) {
                     let _ = ack.send(());
                 }
+                // The spool's lock goes before shutdown returns, so that a pipeline
+                // started next on the same directory (a restart in this process) gets it.
+                drop(self.spool.take());
                 if let Some((_, done)) = self.shutdown.take() {
                     let _ = done.send(());
                 }

@@ -403,6 +403,26 @@ async fn requests_at_once_stay_within_max_in_flight_while_the_next_batch_is_enco
     }
 }
 
+/// A batch encoded ahead waits while the batch before it pauses for
+/// `Retry-After`: the endpoint asked for a pause, not for the next batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_encoded_ahead_waits_out_the_retry_after_of_the_one_before() {
+    let server = OtlpServer::start().await;
+    server.script([OtlpAction::Status(429, Some(1))]);
+    let guard = otlp(&server).batch_size(10).start().unwrap();
+    emit_n(&guard, 20);
+    let stats = guard.shutdown(Duration::from_secs(10));
+    assert_settled(&stats);
+    assert_eq!((stats.delivered, stats.retried), (20, 1), "{stats:?}");
+    let times = server.state.request_times.lock().unwrap().clone();
+    assert_eq!(times.len(), 3, "the 429, its retry and the second batch");
+    let paused = times[1] - times[0];
+    assert!(
+        paused >= Duration::from_millis(900),
+        "the next request came {paused:?} after the 429"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refused_then_up_loses_nothing() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

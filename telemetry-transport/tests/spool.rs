@@ -288,3 +288,20 @@ async fn a_process_killed_mid_stream_loses_nothing_it_had_spooled() {
     assert_eq!(stored.len() as u64, stats.delivered - stats.duplicates);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A pipeline started again on the same spool directory right after the last
+/// one's shutdown returned (a restart within the process) gets the directory:
+/// the spool's lock is gone before `shutdown` returns.
+#[test]
+fn a_restart_in_the_same_process_takes_the_spool_at_once() {
+    let dir = temp_dir("restart-lock");
+    let endpoint = format!("http://127.0.0.1:{}/v1/events", refused_port());
+    for round in 0..20 {
+        let guard = Pipeline::builder()
+            .endpoint(&endpoint)
+            .spool_dir(&dir)
+            .start()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        guard.shutdown(Duration::from_millis(10));
+    }
+}
