@@ -66,8 +66,8 @@ pub(crate) struct Worker {
     in_flight: JoinSet<Delivered>,
     /// A second lane's deliveries, beside the first's (without a spool; see `lanes`).
     beside: JoinSet<bool>,
-    /// Delivery tasks at once: `max_in_flight`, plus one encoding ahead for an OTLP first lane.
-    max_in_flight: usize,
+    /// Delivery tasks at once: `max_in_flight`, plus one encoding ahead when OTLP is the only lane.
+    max_deliveries: usize,
     /// The batch being filled; events are encoded straight into it.
     batch: Batch,
     /// With a spool: where each event is encoded before it is appended.
@@ -107,7 +107,7 @@ impl Worker {
         if let Some(version) = &config.service_version {
             envelope = envelope.with_service_version(version.as_str());
         }
-        let mut max_in_flight = if spool.is_some() { 1 } else { config.max_in_flight };
+        let max_in_flight = if spool.is_some() { 1 } else { config.max_in_flight };
         let config = Arc::new(config);
         let lanes: Vec<Arc<Sender>> = crate::lanes::build(&config, &counters, lane_counters)
             .into_iter()
@@ -132,9 +132,7 @@ impl Worker {
                 })
             })
             .collect();
-        if lanes.first().is_some_and(|l| l.requests.is_some()) {
-            max_in_flight += 1;
-        }
+        let encodes_ahead = lanes.first().is_some_and(|l| l.requests.is_some());
         Worker {
             config,
             envelope,
@@ -145,7 +143,7 @@ impl Worker {
             deadline_tx,
             in_flight: JoinSet::new(),
             beside: JoinSet::new(),
-            max_in_flight,
+            max_deliveries: max_in_flight + usize::from(encodes_ahead),
             batch: Batch::default(),
             scratch: Vec::new(),
             incoming: Vec::with_capacity(RECEIVE_AT_ONCE),
@@ -179,7 +177,7 @@ impl Worker {
             // Records taken earlier than the batch had room for go first.
             self.add_incoming();
             let deadline = self.batch_deadline;
-            let has_slot = self.in_flight.len() < self.max_in_flight;
+            let has_slot = self.in_flight.len() < self.max_deliveries;
             let take = self.receive_limit();
             let listen = self.wake_for();
             tokio::select! {
@@ -211,7 +209,7 @@ impl Worker {
                 }
             }
             self.flush_spool();
-            if self.in_flight.len() < self.max_in_flight && (self.batch_full() || self.spool_batch_ready()) {
+            if self.in_flight.len() < self.max_deliveries && (self.batch_full() || self.spool_batch_ready()) {
                 self.dispatch();
             }
             if !self.flushes.is_empty() && self.shutdown.is_none() {
@@ -297,7 +295,7 @@ impl Worker {
                 || !self.backlog.is_empty()
                 || self.spool.as_ref().is_some_and(|s| s.unread() > 0);
             let can_send = !(self.spool.is_some() && self.past_deadline());
-            if more && can_send && self.in_flight.len() < self.max_in_flight {
+            if more && can_send && self.in_flight.len() < self.max_deliveries {
                 self.dispatch();
                 continue;
             }

@@ -6,8 +6,9 @@
 //! vectors) was two thirds of the lane's cost. This reader hands each value to
 //! its caller as it passes, so the protobuf writer can write it straight out.
 //! It accepts JSON (RFC 8259) and refuses what serde_json refuses (`None`: the
-//! caller counts the event as unreadable). Strings with escapes and non-integer numbers are decoded by
-//! serde_json itself, so values read here are exactly those the JSON lane reads.
+//! caller counts the event as unreadable). Strings with escapes and
+//! non-integer numbers are decoded by serde_json itself, so values read here
+//! are exactly those the JSON lane reads.
 
 use std::borrow::Cow;
 
